@@ -1,0 +1,125 @@
+"""Command line: run the server (stdio by default) or make one tool call and print what the model sees."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+
+from polar_mcp import __version__
+from polar_mcp.config import Settings
+from polar_mcp.errors import ConfigError
+
+__all__ = ["main"]
+
+logger = logging.getLogger("polar_mcp")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="polar-mcp",
+        description="MCP server for the customers of a Polar organization. The access token is read from "
+        "POLAR_ACCESS_TOKEN only.",
+    )
+    parser.add_argument("--version", action="version", version=f"polar-mcp {__version__}")
+    parser.add_argument("--demo", action="store_true", help="serve a built-in sample organization (no token)")
+    parser.add_argument("--log-level", default=os.environ.get("POLAR_MCP_LOG_LEVEL", "").upper() or None,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (logs go to stderr)")
+    parser.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio",
+                        help="stdio (default) for desktop clients, streamable-http to serve over HTTP")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (streamable-http only)")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP port (streamable-http only)")
+    sub = parser.add_subparsers(dest="command")
+    call = sub.add_parser("call", help="make one tool call and print the result the model would see")
+    call.add_argument("tool", help="tool name, e.g. list_customers")
+    call.add_argument("arguments", nargs="?", default="{}", help="tool arguments as a JSON object")
+    call.add_argument("--json", action="store_true", help="print the structured result as JSON instead")
+    call.add_argument("--demo", action="store_true", dest="call_demo", help=argparse.SUPPRESS)
+    return parser
+
+
+def configure_logging(level: str) -> None:
+    """Logs go to stderr: on stdio, stdout carries only protocol messages."""
+    logging.basicConfig(stream=sys.stderr, level=level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every URL at INFO; our own client logs what matters.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def load_settings(demo: bool) -> tuple[Settings, Any]:
+    """Settings plus the transport to use: the stand-in in demo mode, the network otherwise."""
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        if not demo:
+            raise
+        logger.warning("ignoring a bad setting in demo mode: %s", exc)
+        settings = Settings()
+    if demo or settings.demo:
+        from polar_mcp.demo import demo_settings, demo_transport
+
+        return demo_settings(settings), demo_transport()
+    return settings, None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `polar-mcp` and `python -m polar_mcp`."""
+    args = _parser().parse_args(argv)
+    # A one-shot call prints its result; the server's routine INFO lines would only get in the way.
+    configure_logging(args.log_level or ("WARNING" if args.command == "call" else "INFO"))
+    demo = args.demo or getattr(args, "call_demo", False)
+    try:
+        settings, transport = load_settings(demo)
+    except ConfigError as exc:
+        if args.command == "call":
+            print(exc, file=sys.stderr)
+            return 2
+        # Start anyway: the tool reports the problem on every call, which the user sees in the client.
+        logger.error("%s", exc)
+        settings, transport = None, None
+    if args.command == "call":
+        return anyio.run(_call, settings, transport, args.tool, args.arguments, args.json)
+    from polar_mcp.server import build_server
+
+    server = build_server(settings, transport=transport)
+    if args.transport == "streamable-http":
+        from polar_mcp.http import serve
+
+        return serve(server, settings, host=args.host, port=args.port)
+    if settings is not None and not settings.access_token and not settings.demo:
+        logger.warning("POLAR_ACCESS_TOKEN is not set: list_customers will answer with setup instructions")
+    server.run("stdio")
+    return 0
+
+
+async def _call(settings: Settings | None, transport: Any, tool: str, raw_arguments: str, as_json: bool) -> int:
+    from mcp import Client
+
+    from polar_mcp.server import build_server
+
+    try:
+        arguments = json.loads(raw_arguments)
+    except json.JSONDecodeError as exc:
+        print(f"error: arguments must be a JSON object: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(arguments, dict):
+        print("error: arguments must be a JSON object, e.g. '{\"limit\": 5}'", file=sys.stderr)
+        return 2
+    server = build_server(settings, transport=transport)
+    async with Client(server, mode="legacy") as client:
+        result = await client.call_tool(tool, arguments)
+    text = "\n".join(block.text for block in result.content if block.type == "text")
+    if result.is_error:
+        print(text, file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(result.structured_content, ensure_ascii=False, indent=2))
+    else:
+        print(text)
+    return 0

@@ -1,0 +1,99 @@
+"""Lenient models of Polar's customer page, and the compact records the tool returns.
+
+Polar adds customer fields and types every month or two; nothing here may fail a page because
+of a field it does not know, a null where a value used to be, or a new `type`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from polar_mcp.errors import InvalidResponse
+
+__all__ = ["ApiCustomerPage", "CustomerPage", "CustomerSummary", "parse_page", "summarize"]
+
+MetadataValue = str | int | float | bool
+
+
+class Pagination(BaseModel):
+    """Totals of a page as Polar sends them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    total_count: int
+    max_page: int
+
+
+class ApiCustomerPage(BaseModel):
+    """`GET /v1/customers/` body; items stay raw dicts so unknown fields and types pass through untouched."""
+
+    model_config = ConfigDict(extra="allow")
+
+    items: list[dict[str, Any]]
+    pagination: Pagination
+
+
+class CustomerSummary(BaseModel):
+    """One customer as the tool returns it.
+
+    `concise` fills the named fields and omits empty ones; `detailed` carries every field Polar
+    returned (billing_address, tax_id, avatar_url, fields added after this release...).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = Field(default=None, description="Polar customer ID (UUID).")
+    name: str | None = Field(default=None, description="Customer name.")
+    email: str | None = Field(default=None, description="Email; team customers may have none.")
+    external_id: str | None = Field(default=None, description="The customer's ID in the seller's own system.")
+    type: str | None = Field(default=None, description="individual or team (new types pass through).")
+    created_at: str | None = Field(default=None, description="Creation time, ISO 8601 UTC.")
+    country: str | None = Field(
+        default=None, description="Billing country, ISO 3166 alpha-2 (concise format only)."
+    )
+    metadata: dict[str, MetadataValue] | None = Field(default=None, description="Seller-defined metadata.")
+
+
+class CustomerPage(BaseModel):
+    """A page of customers plus everything needed to fetch the next one."""
+
+    customers: list[CustomerSummary] = Field(description="Customers on this page, in the requested order.")
+    page: int = Field(description="This page's number, from 1.")
+    limit: int = Field(description="Page size used for this call.")
+    total_count: int = Field(description="Customers matching the filters, on all pages.")
+    max_page: int = Field(description="Number of the last page; 0 when nothing matches.")
+    has_more: bool = Field(description="True when pages after this one hold more customers.")
+    next_page: int | None = Field(description="Page to request next with the same filters; null on the last page.")
+    notice: str | None = Field(default=None, description="Set when the data is not a real organization's.")
+
+
+def parse_page(payload: Any) -> ApiCustomerPage:
+    """Validate the envelope only; raise `InvalidResponse` when it is not a customer page at all."""
+    try:
+        return ApiCustomerPage.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors(include_url=False)[:3]
+        )
+        raise InvalidResponse(f"the JSON is not a customer page ({problems})") from None
+
+
+def summarize(item: dict[str, Any]) -> dict[str, Any]:
+    """The concise record: named fields only, with nulls and empty values left out."""
+    address = item.get("billing_address")
+    country = address.get("country") if isinstance(address, dict) else None
+    metadata = item.get("metadata")
+    record = {
+        "id": item.get("id"),
+        "name": item.get("name"),
+        "email": item.get("email"),
+        "external_id": item.get("external_id"),
+        "type": item.get("type"),
+        "created_at": item.get("created_at"),
+        "country": country,
+        "metadata": metadata if isinstance(metadata, dict) else None,
+    }
+    return {key: value for key, value in record.items() if value not in (None, "", {}, [])}
