@@ -6,6 +6,7 @@ of a field it does not know, a null where a value used to be, or a new `type`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,6 +16,7 @@ from polar_mcp.errors import InvalidResponse
 __all__ = ["ApiCustomerPage", "CustomerPage", "CustomerSummary", "parse_page", "summarize"]
 
 MetadataValue = str | int | float | bool
+_UTC_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d)T[\d:.]+(?:Z|\+00:00)$")
 
 
 class Pagination(BaseModel):
@@ -49,7 +51,9 @@ class CustomerSummary(BaseModel):
     email: str | None = Field(default=None, description="Email; team customers may have none.")
     external_id: str | None = Field(default=None, description="The customer's ID in the seller's own system.")
     type: str | None = Field(default=None, description="individual or team (new types pass through).")
-    created_at: str | None = Field(default=None, description="Creation time, ISO 8601 UTC.")
+    created_at: str | None = Field(
+        default=None, description="Creation time, ISO 8601; the UTC date alone in the concise format."
+    )
     country: str | None = Field(
         default=None, description="Billing country, ISO 3166 alpha-2 (concise format only)."
     )
@@ -92,8 +96,16 @@ def summarize(item: dict[str, Any]) -> dict[str, Any]:
         "email": item.get("email"),
         "external_id": item.get("external_id"),
         "type": item.get("type"),
-        "created_at": item.get("created_at"),
+        "created_at": to_date(item.get("created_at")),
         "country": country,
         "metadata": metadata if isinstance(metadata, dict) else None,
     }
     return {key: value for key, value in record.items() if value not in (None, "", {}, [])}
+
+
+def to_date(timestamp: Any) -> Any:
+    """`2024-08-27T14:52:02.145620Z` becomes `2024-08-27`, the UTC day, which is what "who signed up
+    last week" needs; 17 bytes a row saved, and the detailed format keeps the full timestamp."""
+    if isinstance(timestamp, str) and (match := _UTC_TIMESTAMP.match(timestamp)):
+        return match.group(1)
+    return timestamp

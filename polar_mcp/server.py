@@ -27,7 +27,7 @@ from polar_mcp.query import (
     describe_unknown_arguments,
     describe_validation_error,
 )
-from polar_mcp.render import render_page
+from polar_mcp.render import CONCISE_LEGEND, render_page
 
 __all__ = ["TOOL_NAME", "PolarMCPServer", "build_server"]
 
@@ -40,8 +40,8 @@ Use query for a name, email or external ID (e.g. usr_42), email for an exact add
 customers with a live subscription, metadata to match seller-defined fields, and sorting to order \
 them (newest first by default). Results come in pages of `limit` (1-{MAX_LIMIT}, default 10); when \
 more exist the result ends with the exact next call. Prefer limit=100 when reading many customers. \
-response_format=concise (default) gives name, email, external_id, type, country, created_at, id \
-and metadata; detailed gives every field Polar returns (billing address, tax ID, ...)."""
+response_format=detailed gives every field Polar returns (billing address, tax ID, ...) as JSON. \
+{CONCISE_LEGEND}"""
 
 INSTRUCTIONS = (
     "polar-mcp answers questions about the customers of a Polar (polar.sh) organization through the "
@@ -51,6 +51,9 @@ INSTRUCTIONS = (
 
 class PolarMCPServer(MCPServer):
     """MCPServer whose tool failures read as one actionable message, with no SDK prefix or stack."""
+
+    polar: PolarClient
+    """The shared Polar client; whoever runs the server closes it with `await server.polar.aclose()`."""
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
@@ -106,6 +109,7 @@ def build_server(
         version=__version__,
         instructions=INSTRUCTIONS,
     )
+    server.polar = polar
 
     @server.tool(
         name=TOOL_NAME,

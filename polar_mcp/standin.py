@@ -8,6 +8,7 @@ parameters Polar does not define, which real Polar would silently ignore.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -59,7 +60,8 @@ class FakePolar:
         strict: bool = True,
         rate_limit: int | None = None,
     ) -> None:
-        self.customers = [c for c in customers if c.get("deleted_at") is None]
+        # A private copy: tests edit customers in place, and the source list may be shared.
+        self.customers = [copy.deepcopy(c) for c in customers if c.get("deleted_at") is None]
         organization = self.customers[0]["organization_id"] if self.customers else str(uuid.uuid4())
         self.tokens = tokens if tokens is not None else {DEFAULT_TOKEN: Grant(organization)}
         self.strict = strict

@@ -1,0 +1,98 @@
+"""Shared fixtures: a clean environment, the fake Polar, and servers built against it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from polar_mcp.config import Settings
+from polar_mcp.polar import PolarClient
+from polar_mcp.sample import sample_customers
+from polar_mcp.server import PolarMCPServer, build_server
+from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, asgi_app
+
+DATA = Path(__file__).parent / "data"
+OPENAPI = json.loads((DATA / "customers-list.openapi.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may read a real token or a developer's settings."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("POLAR_", "POLAR_MCP_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def customers() -> list[dict[str, Any]]:
+    return sample_customers(123, seed=7)
+
+
+@pytest.fixture
+def fake(customers: list[dict[str, Any]]) -> FakePolar:
+    return FakePolar(customers)
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+def make_server(
+    fake: FakePolar, *, token: str | None = DEFAULT_TOKEN, sleeps: list[float] | None = None, **settings: Any
+) -> PolarMCPServer:
+    """A server wired to `fake` that records retry sleeps instead of sleeping."""
+    config = Settings(access_token=token, **settings)
+
+    async def record(delay: float) -> None:
+        if sleeps is not None:
+            sleeps.append(delay)
+
+    client = PolarClient(config, transport=httpx.MockTransport(fake), sleep=record, jitter=lambda: 0.5)
+    return build_server(config, client=client)
+
+
+@pytest.fixture
+def server(fake: FakePolar) -> PolarMCPServer:
+    return make_server(fake)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def fake_over_http(fake: FakePolar) -> Iterator[str]:
+    """Serve the fake on a real 127.0.0.1 port; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(asgi_app(fake), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    http_server = uvicorn.Server(config)
+    thread = threading.Thread(target=http_server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not http_server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the fake Polar did not start within 10 s")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        http_server.should_exit = True
+        thread.join(timeout=10)

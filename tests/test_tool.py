@@ -1,0 +1,315 @@
+"""The list_customers tool through a real MCP client, in both protocol modes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from polar_mcp.render import CONCISE_COLUMNS
+from polar_mcp.server import PolarMCPServer
+from polar_mcp.standin import Fault, FakePolar
+from tests.conftest import make_server
+
+pytestmark = pytest.mark.anyio
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "list_customers.json"
+MODES = ["auto", "legacy"]
+ORG = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
+ORG2 = "0b8e1d0a-4f7c-4a53-9d5e-3f2f4d9b6c11"
+
+
+async def call(server: PolarMCPServer, arguments: dict[str, Any], mode: str = "legacy") -> Any:
+    with anyio.fail_after(10):
+        async with Client(server, mode=mode) as client:
+            return await client.call_tool("list_customers", arguments)
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(block.text for block in result.content)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_tool_schema_matches_snapshot(server: PolarMCPServer, mode: str) -> None:
+    async with Client(server, mode=mode) as client:
+        tools = (await client.list_tools()).tools
+    assert [tool.name for tool in tools] == ["list_customers"]
+    actual = tools[0].model_dump(mode="json", by_alias=True, exclude_none=True)
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.write_text(json.dumps(actual, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    if not SNAPSHOT.exists():
+        pytest.fail(f"no schema snapshot; review and commit {SNAPSHOT} (written by UPDATE_SNAPSHOTS=1)")
+    expected = json.loads(SNAPSHOT.read_text())
+    assert actual == expected, "the tool schema changed: review it and run with UPDATE_SNAPSHOTS=1"
+
+
+async def test_tool_annotations_declare_a_read_only_idempotent_open_world_tool(server: PolarMCPServer) -> None:
+    async with Client(server) as client:
+        tool = (await client.list_tools()).tools[0]
+    assert tool.annotations is not None
+    assert tool.annotations.read_only_hint is True
+    assert tool.annotations.destructive_hint is False
+    assert tool.annotations.idempotent_hint is True
+    assert tool.annotations.open_world_hint is True
+    assert tool.title
+    properties = tool.input_schema["properties"]
+    assert list(properties) == [
+        "organization_id", "email", "query", "active", "metadata", "sorting", "page", "limit", "response_format"
+    ]
+    assert all(prop.get("description") for prop in properties.values())
+    assert properties["limit"]["minimum"] == 1 and properties["limit"]["maximum"] == 100
+    assert set(tool.output_schema["properties"]) >= {
+        "customers", "page", "limit", "total_count", "max_page", "has_more", "next_page"
+    }
+
+
+# Each row: arguments, the exact query string the fake must receive.
+ENCODING = [
+    ("defaults", {}, "page=1&limit=10"),
+    ("one organization", {"organization_id": ORG}, f"organization_id={ORG}&page=1&limit=10"),
+    ("organization list repeats the key", {"organization_id": [ORG, ORG2]},
+     f"organization_id={ORG}&organization_id={ORG2}&page=1&limit=10"),
+    ("email is escaped", {"email": "a+b@example.com"}, "email=a%2Bb%40example.com&page=1&limit=10"),
+    ("query with spaces and ampersand", {"query": "Ada & co"}, "query=Ada+%26+co&page=1&limit=10"),
+    ("active true", {"active": True}, "active=true&page=1&limit=10"),
+    ("active false", {"active": False}, "active=false&page=1&limit=10"),
+    ("metadata string", {"metadata": {"plan": "pro"}}, "metadata%5Bplan%5D=pro&page=1&limit=10"),
+    ("metadata list means OR", {"metadata": {"plan": ["pro", "team"]}},
+     "metadata%5Bplan%5D=pro&metadata%5Bplan%5D=team&page=1&limit=10"),
+    ("metadata bool and int", {"metadata": {"beta": True, "seats": 5}},
+     "metadata%5Bbeta%5D=true&metadata%5Bseats%5D=5&page=1&limit=10"),
+    ("metadata mixed list", {"metadata": {"seats": [1, "2", False]}},
+     "metadata%5Bseats%5D=1&metadata%5Bseats%5D=2&metadata%5Bseats%5D=false&page=1&limit=10"),
+    ("sorting repeats in order", {"sorting": ["name", "-created_at"]},
+     "sorting=name&sorting=-created_at&page=1&limit=10"),
+    ("page and limit", {"page": 3, "limit": 100}, "page=3&limit=100"),
+    ("numeric strings are accepted", {"page": "2", "limit": "25"}, "page=2&limit=25"),
+    ("json-encoded list argument", {"sorting": '["email"]'}, "sorting=email&page=1&limit=10"),
+    ("detailed changes nothing on the wire", {"response_format": "detailed"}, "page=1&limit=10"),
+    ("everything at once",
+     {"organization_id": ORG, "email": "x@example.com", "query": "x", "active": True,
+      "metadata": {"plan": "pro"}, "sorting": ["-email"], "page": 2, "limit": 5},
+     f"organization_id={ORG}&email=x%40example.com&query=x&active=true&metadata%5Bplan%5D=pro"
+     "&sorting=-email&page=2&limit=5"),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("name", "arguments", "expected_query"), ENCODING, ids=[row[0] for row in ENCODING])
+async def test_encodes_each_parameter_exactly(
+    fake: FakePolar, mode: str, name: str, arguments: dict[str, Any], expected_query: str
+) -> None:
+    result = await call(make_server(fake), arguments, mode)
+    assert not result.is_error, text_of(result)
+    assert fake.queries == [expected_query]
+    request = fake.requests[0]
+    assert request.url.path == "/v1/customers/"
+    assert request.headers["authorization"].startswith("Bearer ")
+    assert "polar-version" not in request.headers
+
+
+async def test_sends_polar_version_header_only_when_configured(fake: FakePolar) -> None:
+    await call(make_server(fake, api_version="2026-10"), {})
+    assert fake.requests[0].headers["polar-version"] == "2026-10"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("limit", [7, 100])
+async def test_pages_to_the_end_without_duplicates_or_gaps(
+    fake: FakePolar, customers: list[dict[str, Any]], mode: str, limit: int
+) -> None:
+    server = make_server(fake)
+    seen: list[str] = []
+    page: int | None = 1
+    async with Client(server, mode=mode) as client:
+        while page is not None:
+            result = await client.call_tool("list_customers", {"page": page, "limit": limit})
+            assert not result.is_error, text_of(result)
+            data = result.structured_content
+            seen.extend(customer["id"] for customer in data["customers"])
+            if data["next_page"] is None:
+                assert "next:" not in text_of(result)
+                assert data["has_more"] is False
+            else:
+                assert f"next: list_customers with page={data['next_page']} and the same filters" in text_of(result)
+            page = data["next_page"]
+    assert len(seen) == len(set(seen)) == len(customers)
+    assert set(seen) == {customer["id"] for customer in customers}
+
+
+async def test_concise_customer_has_only_the_key_fields_and_omits_empty_ones(
+    server: PolarMCPServer, customers: list[dict[str, Any]]
+) -> None:
+    result = await call(server, {"limit": 100})
+    by_id = {c["id"]: c for c in customers}
+    for record in result.structured_content["customers"]:
+        assert set(record) <= {"id", "name", "email", "external_id", "type", "created_at", "country", "metadata"}
+        assert all(value not in (None, "", {}, []) for value in record.values())
+        source = by_id[record["id"]]
+        assert record.get("email") == source["email"]
+        assert record.get("country") == (source["billing_address"] or {}).get("country")
+        assert record.get("metadata") == (source["metadata"] or None)
+
+
+async def test_detailed_customer_keeps_every_field_polar_returned(fake: FakePolar) -> None:
+    fake.customers[0]["loyalty_tier"] = {"level": "gold"}  # a field from a future API version
+    result = await call(make_server(fake), {"limit": 100, "sorting": ["created_at"], "response_format": "detailed"})
+    first = result.structured_content["customers"][0]
+    assert first == fake.customers[0]
+    assert '"loyalty_tier":{"level":"gold"}' in text_of(result)
+
+
+async def test_team_customers_without_email_and_unknown_types_do_not_fail_the_page(fake: FakePolar) -> None:
+    fake.customers[0].update(type="household", email=None, billing_address=None, name=None)
+    fake.customers[1].update(type="team", email=None, metadata={})
+    result = await call(make_server(fake), {"limit": 100, "sorting": ["created_at"]})
+    assert not result.is_error
+    records = result.structured_content["customers"]
+    assert records[0]["type"] == "household" and "email" not in records[0] and "country" not in records[0]
+    assert records[1]["type"] == "team"
+
+
+async def test_text_summary_names_the_range_and_page(server: PolarMCPServer) -> None:
+    result = await call(server, {"page": 2, "limit": 10})
+    lines = text_of(result).splitlines()
+    assert lines[0] == "Customers 11-20 of 123 (page 2 of 13)."
+    assert lines[-1] == "next: list_customers with page=3 and the same filters"
+
+
+async def test_text_rows_carry_every_concise_value(server: PolarMCPServer) -> None:
+    result = await call(server, {"limit": 100})
+    rows = text_of(result).splitlines()[1:-1]  # between the summary and the next call
+    records = result.structured_content["customers"]
+    assert len(rows) == len(records) == 100
+    for row, record in zip(rows, records, strict=True):
+        cells = row.split("\t") + [""] * 8
+        parsed = dict(zip(CONCISE_COLUMNS, cells, strict=False))
+        assert parsed["type"] == ("" if record["type"] == "individual" else record["type"])
+        for column in ("name", "email", "external_id", "country", "created_at", "id"):
+            assert parsed[column] == record.get(column, ""), (column, row)
+        metadata = record.get("metadata", {})
+        assert parsed["metadata"] == ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                                              for k, v in metadata.items())
+
+
+async def test_concise_text_is_compact_and_escapes_awkward_values(fake: FakePolar) -> None:
+    fake.customers[0].update(name="Tab\there\nnewline", metadata={"note": "a=b, c", "n": 1})
+    result = await call(make_server(fake), {"limit": 100, "sorting": ["created_at"]})
+    first_row = text_of(result).splitlines()[2]  # after the summary and the filters
+    assert first_row.startswith("Tab here newline\t")
+    assert first_row.endswith('{"note":"a=b, c","n":1}')
+
+
+async def test_a_page_past_the_end_is_empty_with_totals(server: PolarMCPServer) -> None:
+    result = await call(server, {"page": 99, "limit": 10})
+    assert not result.is_error
+    data = result.structured_content
+    assert data["customers"] == [] and data["total_count"] == 123 and data["max_page"] == 13
+    assert data["next_page"] is None and data["has_more"] is False
+    assert "No customers on page 99: 123 match, on pages 1 to 13" in text_of(result)
+
+
+async def test_no_match_says_so(server: PolarMCPServer) -> None:
+    result = await call(server, {"email": "nobody@example.invalid"})
+    assert result.structured_content["total_count"] == 0
+    assert text_of(result).startswith("No customers match.")
+
+
+FILTERS = [
+    ("email is exact and case-insensitive", {"email": "ADA.LOVELACE0@EXAMPLE.COM"},
+     lambda c: (c["email"] or "").lower() == "ada.lovelace0@example.com"),
+    ("query matches external id prefix", {"query": "usr_1"},
+     lambda c: any("usr_1" in (c[k] or "").lower() for k in ("email", "name", "billing_name"))
+     or (c["external_id"] or "").startswith("usr_1")),
+    ("metadata OR within a key", {"metadata": {"plan": ["pro", "team"]}},
+     lambda c: c["metadata"].get("plan") in ("pro", "team")),
+    ("metadata keys AND together", {"metadata": {"plan": "pro", "source": "twitter"}},
+     lambda c: c["metadata"].get("plan") == "pro" and c["metadata"].get("source") == "twitter"),
+    ("foreign organization is an empty page", {"organization_id": ORG2}, lambda c: False),
+]
+
+
+@pytest.mark.parametrize(("name", "arguments", "predicate"), FILTERS, ids=[row[0] for row in FILTERS])
+async def test_filters_select_what_polar_would(
+    fake: FakePolar, customers: list[dict[str, Any]], name: str, arguments: dict[str, Any], predicate: Any
+) -> None:
+    result = await call(make_server(fake), {**arguments, "limit": 100})
+    expected = {c["id"] for c in customers if predicate(c)}
+    assert {c["id"] for c in result.structured_content["customers"]} == expected
+    assert result.structured_content["total_count"] == len(expected)
+
+
+async def test_sorting_by_name_orders_the_page(server: PolarMCPServer) -> None:
+    result = await call(server, {"sorting": ["name"], "limit": 100})
+    names = [c["name"].lower() for c in result.structured_content["customers"] if "name" in c]
+    assert names == sorted(names)
+
+
+# At least 25 bad inputs: each is a tool error naming the argument, and Polar receives nothing.
+BAD_INPUTS = [
+    ("limit zero", {"limit": 0}, "limit"),
+    ("limit above 100", {"limit": 101}, "limit"),
+    ("limit negative", {"limit": -5}, "limit"),
+    ("limit fractional", {"limit": 2.5}, "limit"),
+    ("limit text", {"limit": "ten"}, "limit"),
+    ("page zero", {"page": 0}, "page"),
+    ("page negative", {"page": -1}, "page"),
+    ("page text", {"page": "first"}, "page"),
+    ("page null", {"page": None}, "page"),
+    ("malformed uuid", {"organization_id": "not-a-uuid"}, "organization_id"),
+    ("malformed uuid in list", {"organization_id": [ORG, "123"]}, "organization_id"),
+    ("organization id as number", {"organization_id": 42}, "organization_id"),
+    ("unknown sort key", {"sorting": ["created"]}, "sorting"),
+    ("sort key with wrong case", {"sorting": ["Name"]}, "sorting"),
+    ("sorting as object", {"sorting": {"name": "asc"}}, "sorting"),
+    ("nested metadata object", {"metadata": {"plan": {"tier": "pro"}}}, "metadata"),
+    ("metadata float", {"metadata": {"score": 1.5}}, "metadata"),
+    ("metadata empty list", {"metadata": {"plan": []}}, "metadata"),
+    ("metadata list of objects", {"metadata": {"plan": [{"a": 1}]}}, "metadata"),
+    ("metadata as list", {"metadata": ["plan", "pro"]}, "metadata"),
+    ("metadata key with brackets", {"metadata": {"a[b]": "x"}}, "metadata"),
+    ("metadata empty key", {"metadata": {"": "x"}}, "metadata"),
+    ("active not boolean", {"active": "sometimes"}, "active"),
+    ("empty query", {"query": ""}, "query"),
+    ("empty email", {"email": ""}, "email"),
+    ("unknown response format", {"response_format": "full"}, "response_format"),
+    ("unknown argument external_id", {"external_id": "usr_42"}, "external_id"),
+    ("unknown argument per_page", {"per_page": 50}, "per_page"),
+    ("token as argument", {"access_token": "polar_oat_x"}, "access_token"),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("name", "arguments", "argument"), BAD_INPUTS, ids=[row[0] for row in BAD_INPUTS])
+async def test_rejects_bad_input_before_any_request(
+    fake: FakePolar, mode: str, name: str, arguments: dict[str, Any], argument: str
+) -> None:
+    result = await call(make_server(fake), arguments, mode)
+    assert result.is_error
+    text = text_of(result)
+    assert argument in text
+    assert "Nothing was sent to Polar" in text
+    assert "Traceback" not in text and "pydantic" not in text and "Error executing tool" not in text
+    assert fake.requests == []
+
+
+async def test_bad_input_message_names_allowed_values(server: PolarMCPServer) -> None:
+    assert "an integer from 1 to 100" in text_of(await call(server, {"limit": 101}))
+    assert "created_at, -created_at, email, -email, name, -name" in text_of(await call(server, {"sorting": ["x"]}))
+    assert "use query with the external ID" in text_of(await call(server, {"external_id": "usr_42"}))
+
+
+async def test_server_keeps_serving_after_errors(fake: FakePolar) -> None:
+    server = make_server(fake)
+    fake.fail_next(Fault(status=200, body="<html>captive portal</html>", headers={"content-type": "text/html"}))
+    async with Client(server) as client:
+        first = await client.call_tool("list_customers", {"limit": 0})
+        second = await client.call_tool("list_customers", {})
+        third = await client.call_tool("list_customers", {})
+    assert first.is_error and second.is_error and not third.is_error
+    assert "not JSON" in text_of(second)
