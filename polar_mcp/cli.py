@@ -29,10 +29,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"polar-mcp {__version__}")
     parser.add_argument("--demo", action="store_true", help="serve a built-in sample organization (no token)")
-    parser.add_argument("--log-level", default=os.environ.get("POLAR_MCP_LOG_LEVEL", "").upper() or None,
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (logs go to stderr)")
-    parser.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio",
-                        help="stdio (default) for desktop clients, streamable-http to serve over HTTP")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("POLAR_MCP_LOG_LEVEL", "").upper() or None,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level (logs go to stderr)",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=["stdio", "streamable-http"],
+        default="stdio",
+        help="stdio (default) for desktop clients, streamable-http to serve over HTTP",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (streamable-http only)")
     parser.add_argument("--port", type=int, default=8000, help="HTTP port (streamable-http only)")
     sub = parser.add_subparsers(dest="command")
@@ -46,8 +54,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def configure_logging(level: str) -> None:
     """Logs go to stderr: on stdio, stdout carries only protocol messages."""
-    logging.basicConfig(stream=sys.stderr, level=level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # httpx logs every URL at INFO; our own client logs what matters.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
@@ -98,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-async def _call(settings: Settings | None, transport: Any, tool: str, raw_arguments: str, as_json: bool) -> int:
+async def _call(
+    settings: Settings | None, transport: Any, tool: str, raw_arguments: str, as_json: bool
+) -> int:
     from mcp import Client
 
     from polar_mcp.server import build_server

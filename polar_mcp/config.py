@@ -39,21 +39,20 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read `POLAR_*` variables; raise `ConfigError` naming the variable that is wrong."""
         env = os.environ if environ is None else environ
-        environment = env.get("POLAR_SERVER", "").strip().lower() or "production"
-        if environment not in SERVER_URLS:
+        name = env.get("POLAR_SERVER", "").strip().lower() or "production"
+        if name not in ("production", "sandbox"):
             raise ConfigError(
-                f"POLAR_SERVER must be 'production' or 'sandbox', not {environment!r}. "
+                f"POLAR_SERVER must be 'production' or 'sandbox', not {name!r}. "
                 "Use POLAR_SERVER_URL for any other base URL."
             )
+        environment: Environment = "sandbox" if name == "sandbox" else "production"
         server_url = env.get("POLAR_SERVER_URL", "").strip().rstrip("/")
         if server_url and not server_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"POLAR_SERVER_URL must start with http:// or https://, got {server_url!r}."
-            )
+            raise ConfigError(f"POLAR_SERVER_URL must start with http:// or https://, got {server_url!r}.")
         return cls(
             access_token=env.get("POLAR_ACCESS_TOKEN", "").strip() or None,
-            environment=environment,  # type: ignore[arg-type]  # checked against SERVER_URLS above
-            server_url=server_url or SERVER_URLS[environment],  # type: ignore[index]
+            environment=environment,
+            server_url=server_url or SERVER_URLS[environment],
             api_version=env.get("POLAR_API_VERSION", "").strip() or None,
             timeout=_parse_timeout(env.get("POLAR_TIMEOUT", "")),
             demo=env.get("POLAR_MCP_DEMO", "").strip().lower() in {"1", "true", "yes", "on"},

@@ -69,7 +69,9 @@ class CustomerPage(BaseModel):
     total_count: int = Field(description="Customers matching the filters, on all pages.")
     max_page: int = Field(description="Number of the last page; 0 when nothing matches.")
     has_more: bool = Field(description="True when pages after this one hold more customers.")
-    next_page: int | None = Field(description="Page to request next with the same filters; null on the last page.")
+    next_page: int | None = Field(
+        description="Page to request next with the same filters; null on the last page."
+    )
     notice: str | None = Field(default=None, description="Set when the data is not a real organization's.")
 
 

@@ -65,7 +65,7 @@ def retry_delay(attempt: int, retry_after: float | None, jitter: float) -> float
     """
     if retry_after is not None:
         return max(0.0, retry_after)
-    backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+    backoff: float = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (attempt - 1))
     return backoff * (0.5 + jitter / 2)
 
 
@@ -81,7 +81,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    seconds: float = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds)
 
 
 def error_for_response(response: httpx.Response, settings: Settings, attempts: int = 1) -> PolarError:
@@ -106,14 +107,14 @@ def error_for_response(response: httpx.Response, settings: Settings, attempts: i
     if status == 404:
         version = settings.api_version or "unset"
         return NotFound(
-            f"{where} answered 404 Not Found for {CUSTOMERS_PATH}. Check POLAR_SERVER_URL (it should be the API "
-            f"root, e.g. https://api.polar.sh) and POLAR_API_VERSION (now {version}; known values are "
-            "2026-04 and 2026-10).",
+            f"{where} answered 404 Not Found for {CUSTOMERS_PATH}. Check POLAR_SERVER_URL (it should be "
+            f"the API root, e.g. https://api.polar.sh) and POLAR_API_VERSION (now {version}; "
+            "known values are 2026-04 and 2026-10).",
             status_code=status,
         )
     if status == 422:
         return InvalidRequest(
-            f"Polar rejected the request (422): {_validation_details(response)}. "
+            f"Polar rejected the request (422): {_validation_details(response, settings.access_token)}. "
             "Fix these arguments and call list_customers again.",
             status_code=status,
         )
@@ -154,11 +155,13 @@ def error_for_transport(exc: httpx.HTTPError, settings: Settings, attempts: int)
     )
 
 
-def _validation_details(response: httpx.Response) -> str:
+def _validation_details(response: httpx.Response, token: str | None) -> str:
+    """Polar's own words for each rejected parameter; the only upstream text we relay, so redacted."""
     try:
         detail = response.json().get("detail")
     except (ValueError, AttributeError):
         return "no details given"
+    text = str(detail)[:300] if detail else "no details given"
     if isinstance(detail, list):
         parts = []
         for item in detail:
@@ -167,8 +170,8 @@ def _validation_details(response: httpx.Response) -> str:
             loc = [str(p) for p in item.get("loc", []) if p != "query"]
             parts.append(f"{'.'.join(loc) or 'request'}: {item.get('msg', 'invalid')}")
         if parts:
-            return "; ".join(parts)
-    return str(detail)[:300] if detail else "no details given"
+            text = "; ".join(parts)
+    return text.replace(token, "[redacted]") if token else text
 
 
 class PolarClient:
@@ -218,7 +221,7 @@ class PolarClient:
         token = self.settings.access_token
         if not token:
             raise ConfigError(f"POLAR_ACCESS_TOKEN is not set, so Polar cannot be queried. {TOKEN_HELP}")
-        response = await self._get(query.params(), token)
+        response = await self._get(httpx.QueryParams(tuple(query.params())), token)
         try:
             payload: Any = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -236,7 +239,7 @@ class PolarClient:
                 "Check POLAR_SERVER_URL and POLAR_API_VERSION; try again if it was a one-off."
             ) from None
 
-    async def _get(self, params: list[tuple[str, str]], token: str) -> httpx.Response:
+    async def _get(self, params: httpx.QueryParams, token: str) -> httpx.Response:
         client = self._client()
         headers = {"Authorization": f"Bearer {token}"}
         slept = 0.0

@@ -38,9 +38,9 @@ ARGUMENT_HINTS: dict[str, str] = {
     "query": "a non-empty search text (matches name, email or external ID)",
     "active": "true or false",
     "metadata": (
-        'an object mapping keys to a string, integer or boolean, or to a non-empty list of those '
+        "an object mapping keys to a string, integer or boolean, or to a non-empty list of those "
         '(a list means OR), e.g. {"plan": ["pro", "team"]}; keys are non-empty without brackets, '
-        'and nested objects are not allowed'
+        "and nested objects are not allowed"
     ),
     "sorting": "a list of created_at, -created_at, email, -email, name, -name",
     "page": "an integer of at least 1",
@@ -152,9 +152,11 @@ def describe_unknown_arguments(unknown: Sequence[str]) -> str:
 
 
 def _is_type_tag(part: str) -> bool:
-    # pydantic adds union member tags such as `list[...]` or `str` to locations; they mean nothing to a caller.
-    return part in {"str", "int", "bool", "uuid", "function-after[...]"} or "[" in part or part.startswith(
-        ("function-", "constrained-")
+    # pydantic adds union member tags such as `list[...]` to locations; they mean nothing to a caller.
+    return (
+        part in {"str", "int", "bool", "uuid", "function-after[...]"}
+        or "[" in part
+        or part.startswith(("function-", "constrained-"))
     )
 
 

@@ -19,8 +19,12 @@ _EPOCH = datetime(2024, 1, 8, 9, 0, 0, tzinfo=UTC)
 
 # (country, locale, first names, last names): names in their own script, accents kept.
 _PEOPLE: list[tuple[str, str, list[str], list[str]]] = [
-    ("US", "en", ["Ada", "Grace", "Alan", "Margaret", "Dennis", "Barbara"], ["Lovelace", "Hopper", "Turing",
-                                                                         "Hamilton", "Ritchie", "Liskov"]),
+    (
+        "US",
+        "en",
+        ["Ada", "Grace", "Alan", "Margaret", "Dennis", "Barbara"],
+        ["Lovelace", "Hopper", "Turing", "Hamilton", "Ritchie", "Liskov"],
+    ),
     ("GB", "en", ["Oliver", "Amelia", "Harry", "Isla"], ["Smith", "Taylor", "O'Brien", "Wright"]),
     ("DE", "de", ["Jürgen", "Lena", "Matthias", "Sophie", "Jörg"], ["Müller", "Schäfer", "Weiß", "Köhler"]),
     ("FR", "fr", ["Zoë", "Hélène", "François", "Céline"], ["Lefèvre", "Gauthier", "Dupré", "Bérard"]),
@@ -38,15 +42,54 @@ _PEOPLE: list[tuple[str, str, list[str], list[str]]] = [
     ("CA", "fr", ["Chloé", "Étienne"], ["Bouchard", "Lévesque"]),
 ]
 _EAST_ASIAN = {"ja", "zh", "ko"}
-_TEAM_WORDS = ["Labs", "Studio", "GmbH", "Collective", "Systems", "Works", "Kollektiv", "株式会社", "Cooperativa"]
-_TEAM_STEMS = ["Nordlicht", "Blue Fern", "Kōan", "Ørsted Data", "Café Réseau", "Acme", "Pixelhaus",
-               "Sakura", "Andes", "Tundra", "Lumen", "Quokka"]
+_TEAM_WORDS = [
+    "Labs",
+    "Studio",
+    "GmbH",
+    "Collective",
+    "Systems",
+    "Works",
+    "Kollektiv",
+    "株式会社",
+    "Cooperativa",
+]
+_TEAM_STEMS = [
+    "Nordlicht",
+    "Blue Fern",
+    "Kōan",
+    "Ørsted Data",
+    "Café Réseau",
+    "Acme",
+    "Pixelhaus",
+    "Sakura",
+    "Andes",
+    "Tundra",
+    "Lumen",
+    "Quokka",
+]
 _PLANS = ["free", "pro", "team", "enterprise"]
 _SOURCES = ["organic", "twitter", "newsletter", "partner", "conference"]
-_TAX_FORMATS = {"DE": "eu_vat", "FR": "eu_vat", "ES": "eu_vat", "PL": "eu_vat", "SE": "eu_vat",
-                "GB": "gb_vat", "US": "us_ein", "BR": "br_cnpj", "IN": "in_gst", "JP": "jp_cn", "CA": "ca_bn"}
-_CITIES = {"US": ("San Francisco", "US-CA"), "CA": ("Montréal", "CA-QC"), "DE": ("München", None),
-           "FR": ("Lyon", None), "GB": ("London", None), "JP": ("東京", None)}
+_TAX_FORMATS = {
+    "DE": "eu_vat",
+    "FR": "eu_vat",
+    "ES": "eu_vat",
+    "PL": "eu_vat",
+    "SE": "eu_vat",
+    "GB": "gb_vat",
+    "US": "us_ein",
+    "BR": "br_cnpj",
+    "IN": "in_gst",
+    "JP": "jp_cn",
+    "CA": "ca_bn",
+}
+_CITIES = {
+    "US": ("San Francisco", "US-CA"),
+    "CA": ("Montréal", "CA-QC"),
+    "DE": ("München", None),
+    "FR": ("Lyon", None),
+    "GB": ("London", None),
+    "JP": ("東京", None),
+}
 
 
 def sample_customers(
@@ -57,8 +100,9 @@ def sample_customers(
     customers = []
     moment = _EPOCH
     for index in range(count):
-        moment += timedelta(minutes=rng.randint(5, 600), seconds=rng.randint(0, 59),
-                            microseconds=rng.randint(0, 999_999))
+        moment += timedelta(
+            minutes=rng.randint(5, 600), seconds=rng.randint(0, 59), microseconds=rng.randint(0, 999_999)
+        )
         if rng.random() < team_share:
             customers.append(_team(rng, index, moment, organization_id))
         else:
@@ -86,8 +130,15 @@ def _team(rng: random.Random, index: int, created: datetime, organization_id: st
 
 
 def _customer(
-    rng: random.Random, index: int, created: datetime, organization_id: str, kind: str,
-    name: str, email: str | None, country: str, locale: str,
+    rng: random.Random,
+    index: int,
+    created: datetime,
+    organization_id: str,
+    kind: str,
+    name: str,
+    email: str | None,
+    country: str,
+    locale: str,
 ) -> dict[str, Any]:
     metadata: dict[str, str | int | bool] = {}
     if rng.random() < 0.7:
@@ -110,7 +161,11 @@ def _customer(
             "country": country,
         }
     tax_format = _TAX_FORMATS.get(country)
-    tax_id = [f"{country}{rng.randint(10**8, 10**9 - 1)}", tax_format] if tax_format and rng.random() < 0.3 else None
+    tax_id = (
+        [f"{country}{rng.randint(10**8, 10**9 - 1)}", tax_format]
+        if tax_format and rng.random() < 0.3
+        else None
+    )
     modified = created + timedelta(days=rng.randint(0, 90)) if rng.random() < 0.5 else None
     first_event = created + timedelta(hours=rng.randint(1, 500)) if rng.random() < 0.6 else None
     return {
@@ -129,7 +184,8 @@ def _customer(
         "locale": locale if rng.random() < 0.6 else None,
         "organization_id": organization_id,
         "default_payment_method_id": str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        if rng.random() < 0.5 else None,
+        if rng.random() < 0.5
+        else None,
         "deleted_at": None,
         "first_user_event_at": _iso(first_event) if first_event else None,
         "avatar_url": f"https://www.gravatar.com/avatar/{rng.getrandbits(128):032x}?d=404" if email else None,

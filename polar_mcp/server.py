@@ -99,9 +99,7 @@ def build_server(
             config_error = exc
             settings = Settings()
     polar = client or PolarClient(settings, transport=transport)
-    notice = (
-        "DEMO DATA: a made-up sample organization, not your customers." if settings.demo else None
-    )
+    notice = "DEMO DATA: a made-up sample organization, not your customers." if settings.demo else None
 
     server = PolarMCPServer(
         name="polar-mcp",
@@ -155,7 +153,8 @@ def build_server(
             MetadataFilter | None,
             Field(
                 description='Match seller-defined metadata, e.g. {"plan": "pro"}. A list of values means '
-                'any of them ({"plan": ["pro", "team"]}); several keys must all match. Values compare as text.'
+                'any of them ({"plan": ["pro", "team"]}); several keys must all match. '
+                "Values compare as text."
             ),
         ] = None,
         sorting: Annotated[
@@ -200,7 +199,9 @@ def build_server(
         # Derive the last page ourselves if Polar ever omits or zeroes max_page while items exist.
         max_page = api_page.pagination.max_page or (math.ceil(total / limit) if total else 0)
         has_more = page < max_page
-        records = [summarize(item) for item in api_page.items] if response_format == "concise" else api_page.items
+        records = (
+            [summarize(item) for item in api_page.items] if response_format == "concise" else api_page.items
+        )
         result: dict[str, Any] = {
             "customers": records,
             "page": page,
@@ -216,4 +217,3 @@ def build_server(
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result)
 
     return server
-

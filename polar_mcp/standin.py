@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
-__all__ = ["DEFAULT_TOKEN", "Fault", "FakePolar", "asgi_app"]
+__all__ = ["DEFAULT_TOKEN", "FakePolar", "Fault", "asgi_app"]
 
-DEFAULT_TOKEN = "polar_oat_fake_token_for_tests_only"  # noqa: S105 - a fixture, not a secret
+DEFAULT_TOKEN = "polar_oat_fake_token_for_tests_only"
 KNOWN_VERSIONS = {"2026-04", "2026-10"}
 SORT_KEYS = ["created_at", "-created_at", "email", "-email", "name", "-name"]
 _ALLOWED = {"organization_id", "email", "query", "active", "page", "limit", "sorting"}
@@ -86,7 +86,9 @@ class FakePolar:
                 raise fault.error("injected fault", request=request)
             return _response(fault.status, fault.body, fault.headers)
         if request.url.path == "/v1/customers":
-            return httpx.Response(307, headers={"Location": str(request.url.copy_with(path="/v1/customers/"))})
+            return httpx.Response(
+                307, headers={"Location": str(request.url.copy_with(path="/v1/customers/"))}
+            )
         if request.url.path != "/v1/customers/" or request.method != "GET":
             return _response(404 if request.method == "GET" else 405, {"detail": "Not Found"})
         version = request.headers.get("polar-version")
@@ -107,15 +109,21 @@ class FakePolar:
         if grant is None:
             return _response(
                 401,
-                {"error": "invalid_token", "error_description": "The access token provided is expired, "
-                 "revoked, malformed, or invalid for other reasons."},
+                {
+                    "error": "invalid_token",
+                    "error_description": "The access token provided is expired, "
+                    "revoked, malformed, or invalid for other reasons.",
+                },
                 {"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
         if not grant.scopes & {"customers:read", "customers:write"}:
             return _response(
                 403,
-                {"error": "insufficient_scope", "error_description": "The request requires higher privileges "
-                 "than provided by the access token."},
+                {
+                    "error": "insufficient_scope",
+                    "error_description": "The request requires higher privileges "
+                    "than provided by the access token.",
+                },
             )
         return grant
 
@@ -133,16 +141,30 @@ class FakePolar:
         sorting = params.get_list("sorting") or ["-created_at"]
         for index, key in enumerate(sorting):
             if key not in SORT_KEYS:
-                errors.append(_error(["query", "sorting", index], "Input should be " + ", ".join(
-                    f"'{k}'" for k in SORT_KEYS), "enum", key))
+                errors.append(
+                    _error(
+                        ["query", "sorting", index],
+                        "Input should be " + ", ".join(f"'{k}'" for k in SORT_KEYS),
+                        "enum",
+                        key,
+                    )
+                )
         org_ids = params.get_list("organization_id")
         for index, org in enumerate(org_ids):
             if not _is_uuid(org):
-                errors.append(_error(["query", "organization_id", index], "Input should be a valid UUID",
-                                     "uuid_parsing", org))
+                errors.append(
+                    _error(
+                        ["query", "organization_id", index],
+                        "Input should be a valid UUID",
+                        "uuid_parsing",
+                        org,
+                    )
+                )
         active = params.get("active")
         if active is not None and active.lower() not in _TRUE | _FALSE:
-            errors.append(_error(["query", "active"], "Input should be a valid boolean", "bool_parsing", active))
+            errors.append(
+                _error(["query", "active"], "Input should be a valid boolean", "bool_parsing", active)
+            )
         if errors:
             return _response(422, {"error": "RequestValidationError", "detail": errors})
         assert page is not None and limit is not None  # no errors means both parsed
@@ -174,8 +196,9 @@ class FakePolar:
 
         total = len(visible)
         items = visible[(page - 1) * limit : page * limit]
-        return _response(200, {"items": items, "pagination": {"total_count": total,
-                                                              "max_page": math.ceil(total / limit)}})
+        return _response(
+            200, {"items": items, "pagination": {"total_count": total, "max_page": math.ceil(total / limit)}}
+        )
 
 
 def _matches_query(customer: dict[str, Any], text: str) -> bool:
@@ -208,8 +231,14 @@ def _positive_int(raw: str, name: str, errors: list[dict[str, Any]]) -> int | No
     try:
         value = int(raw)
     except ValueError:
-        errors.append(_error(["query", name], "Input should be a valid integer, unable to parse string as an "
-                             "integer", "int_parsing", raw))
+        errors.append(
+            _error(
+                ["query", name],
+                "Input should be a valid integer, unable to parse string as an integer",
+                "int_parsing",
+                raw,
+            )
+        )
         return None
     if value <= 0:
         errors.append(_error(["query", name], "Input should be greater than 0", "greater_than", raw))
@@ -229,8 +258,9 @@ def _error(loc: list[str | int], msg: str, kind: str, value: Any) -> dict[str, A
     return {"loc": loc, "msg": msg, "type": kind, "input": value}
 
 
-def _response(status: int, body: bytes | str | dict[str, Any] | None, headers: dict[str, str] | None = None
-              ) -> httpx.Response:
+def _response(
+    status: int, body: bytes | str | dict[str, Any] | None, headers: dict[str, str] | None = None
+) -> httpx.Response:
     headers = dict(headers or {})
     if isinstance(body, dict):
         # Polar serves compact UTF-8 JSON, as Starlette's JSONResponse does.
@@ -265,16 +295,22 @@ def asgi_app(fake: FakePolar) -> Callable[[Scope, Receive, Send], Awaitable[None
             if not message.get("more_body"):
                 break
         host = dict(scope["headers"]).get(b"host", b"127.0.0.1").decode()
-        url = f"http://{host}{scope['path']}" + (f"?{scope['query_string'].decode()}" if scope["query_string"]
-                                                  else "")
+        url = f"http://{host}{scope['path']}" + (
+            f"?{scope['query_string'].decode()}" if scope["query_string"] else ""
+        )
         request = httpx.Request(scope["method"], url, headers=scope["headers"], content=body)
         try:
             response = fake(request)
         except httpx.TransportError:
             # An injected transport fault: drop the connection without an answer.
             response = httpx.Response(502, content=b"Bad Gateway")
-        await send({"type": "http.response.start", "status": response.status_code,
-                    "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
+            }
+        )
         await send({"type": "http.response.body", "body": response.content})
 
     return app

@@ -20,7 +20,7 @@ from polar_mcp.polar import (
     should_retry,
 )
 from polar_mcp.query import CustomerQuery
-from polar_mcp.standin import DEFAULT_TOKEN, Fault, FakePolar, Grant
+from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, Fault, Grant
 from tests.conftest import make_server
 
 SETTINGS = Settings(access_token=DEFAULT_TOKEN)
@@ -28,8 +28,19 @@ SETTINGS = Settings(access_token=DEFAULT_TOKEN)
 
 @pytest.mark.parametrize(
     ("status", "retry"),
-    [(200, False), (400, False), (401, False), (403, False), (404, False), (422, False), (429, True),
-     (500, True), (502, True), (503, True), (504, True)],
+    [
+        (200, False),
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (422, False),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+    ],
 )
 def test_should_retry_only_rate_limits_and_server_faults(status: int, retry: bool) -> None:
     assert should_retry(status) is retry
@@ -55,8 +66,15 @@ def test_retry_delay_backs_off_with_jitter_and_honours_retry_after(
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [(None, None), ("", None), ("60", 60.0), ("2.5", 2.5), ("-3", 0.0), ("soon", None),
-     ("Wed, 25 Nov 2026 00:01:00 GMT", 60.0)],
+    [
+        (None, None),
+        ("", None),
+        ("60", 60.0),
+        ("2.5", 2.5),
+        ("-3", 0.0),
+        ("soon", None),
+        ("Wed, 25 Nov 2026 00:01:00 GMT", 60.0),
+    ],
 )
 def test_parse_retry_after_reads_seconds_and_dates(header: str | None, expected: float | None) -> None:
     now = 1795564800.0  # Wed, 25 Nov 2026 00:00:00 GMT
@@ -82,7 +100,9 @@ STATUS_MAP = [
 
 @pytest.mark.parametrize(("status", "body", "kind"), STATUS_MAP)
 def test_every_status_maps_to_one_error_class(status: int, body: Any, kind: type[errors.PolarError]) -> None:
-    response = httpx.Response(status, json=body) if isinstance(body, dict) else httpx.Response(status, text=body)
+    response = (
+        httpx.Response(status, json=body) if isinstance(body, dict) else httpx.Response(status, text=body)
+    )
     error = error_for_response(response, SETTINGS)
     assert type(error) is kind
     assert isinstance(error, errors.PolarError) and isinstance(error, errors.PolarMCPError)
@@ -118,31 +138,74 @@ async def call_with(fake: FakePolar, sleeps: list[float] | None = None, **settin
 
 # Each row: faults injected, what the error text must say, how many requests Polar sees.
 FAILURES = [
-    ("invalid token", [Fault(401, {"error": "invalid_token", "error_description": "bad"})],
-     ["rejected the access token (401)", "POLAR_SERVER=sandbox", "Polar production"], 1),
+    (
+        "invalid token",
+        [Fault(401, {"error": "invalid_token", "error_description": "bad"})],
+        ["rejected the access token (401)", "POLAR_SERVER=sandbox", "Polar production"],
+        1,
+    ),
     ("missing scope", [Fault(403, {"error": "insufficient_scope"})], ["customers:read", "(403)"], 1),
     ("not found", [Fault(404, {"detail": "Not Found"})], ["404", "POLAR_SERVER_URL", "POLAR_API_VERSION"], 1),
-    ("validation", [Fault(422, {"error": "RequestValidationError", "detail": [
-        {"loc": ["query", "limit"], "msg": "Input should be greater than 0", "type": "greater_than"},
-        {"loc": ["query", "metadata", "plan"], "msg": "Invalid", "type": "x"}]})],
-     ["limit: Input should be greater than 0", "metadata.plan: Invalid", "(422)"], 1),
-    ("rate limit window beyond the budget", [Fault(429, None, {"Retry-After": "60"})],
-     ["rate limiting", "Retry in 60 seconds"], 1),
-    ("server errors on every attempt", [Fault(503, "<html>unavailable</html>")] * 3,
-     ["503 Service Unavailable after 3 attempts", "try again"], 3),
-    ("timeouts on every attempt", [Fault(error=httpx.ReadTimeout)] * 3, ["did not answer within", "(3 attempts)"], 3),
-    ("connection refused on every attempt", [Fault(error=httpx.ConnectError)] * 3,
-     ["Could not connect", "POLAR_SERVER_URL"], 3),
+    (
+        "validation",
+        [
+            Fault(
+                422,
+                {
+                    "error": "RequestValidationError",
+                    "detail": [
+                        {
+                            "loc": ["query", "limit"],
+                            "msg": "Input should be greater than 0",
+                            "type": "greater_than",
+                        },
+                        {"loc": ["query", "metadata", "plan"], "msg": "Invalid", "type": "x"},
+                    ],
+                },
+            )
+        ],
+        ["limit: Input should be greater than 0", "metadata.plan: Invalid", "(422)"],
+        1,
+    ),
+    (
+        "rate limit window beyond the budget",
+        [Fault(429, None, {"Retry-After": "60"})],
+        ["rate limiting", "Retry in 60 seconds"],
+        1,
+    ),
+    (
+        "server errors on every attempt",
+        [Fault(503, "<html>unavailable</html>")] * 3,
+        ["503 Service Unavailable after 3 attempts", "try again"],
+        3,
+    ),
+    (
+        "timeouts on every attempt",
+        [Fault(error=httpx.ReadTimeout)] * 3,
+        ["did not answer within", "(3 attempts)"],
+        3,
+    ),
+    (
+        "connection refused on every attempt",
+        [Fault(error=httpx.ConnectError)] * 3,
+        ["Could not connect", "POLAR_SERVER_URL"],
+        3,
+    ),
     ("200 with html", [Fault(200, "<html>login</html>", {"content-type": "text/html"})], ["not JSON"], 1),
     ("200 with the wrong json", [Fault(200, {"data": []})], ["not a customer page", "items"], 1),
-    ("200 with items not objects", [Fault(200, {"items": [1, 2], "pagination": {"total_count": 2,
-                                                                                  "max_page": 1}})],
-     ["not a customer page"], 1),
+    (
+        "200 with items not objects",
+        [Fault(200, {"items": [1, 2], "pagination": {"total_count": 2, "max_page": 1}})],
+        ["not a customer page"],
+        1,
+    ),
 ]
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("name", "faults", "needles", "requests"), FAILURES, ids=[row[0] for row in FAILURES])
+@pytest.mark.parametrize(
+    ("name", "faults", "needles", "requests"), FAILURES, ids=[row[0] for row in FAILURES]
+)
 async def test_upstream_failures_become_actionable_tool_errors(
     fake: FakePolar, name: str, faults: list[Fault], needles: list[str], requests: int
 ) -> None:
@@ -159,8 +222,13 @@ async def test_upstream_failures_become_actionable_tool_errors(
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "faults",
-    [[Fault(500)], [Fault(502), Fault(504)], [Fault(error=httpx.ConnectError)],
-     [Fault(error=httpx.ReadTimeout), Fault(503)], [Fault(429, None, {"Retry-After": "2"})]],
+    [
+        [Fault(500)],
+        [Fault(502), Fault(504)],
+        [Fault(error=httpx.ConnectError)],
+        [Fault(error=httpx.ReadTimeout), Fault(503)],
+        [Fault(429, None, {"Retry-After": "2"})],
+    ],
 )
 async def test_transient_failures_are_retried_then_succeed(fake: FakePolar, faults: list[Fault]) -> None:
     sleeps: list[float] = []

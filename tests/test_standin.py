@@ -31,8 +31,13 @@ PAGE = validator_for("#/components/schemas/ListResource_Customer_")
 VALIDATION_ERROR = validator_for("#/components/schemas/HTTPValidationError")
 
 
-def get(fake: FakePolar, params: Any = None, token: str | None = DEFAULT_TOKEN, path: str = "/v1/customers/",
-        headers: dict[str, str] | None = None) -> httpx.Response:
+def get(
+    fake: FakePolar,
+    params: Any = None,
+    token: str | None = DEFAULT_TOKEN,
+    path: str = "/v1/customers/",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     all_headers = {"Authorization": f"Bearer {token}"} if token else {}
     all_headers.update(headers or {})
     with httpx.Client(transport=httpx.MockTransport(fake), base_url="https://api.polar.sh") as client:
@@ -42,12 +47,23 @@ def get(fake: FakePolar, params: Any = None, token: str | None = DEFAULT_TOKEN, 
 def test_bundled_openapi_matches_the_shared_contract() -> None:
     if not SHARED_COPY.exists():
         pytest.skip("shared contract not checked out beside the repository")
-    assert json.loads(SHARED_COPY.read_text()) == json.loads((DATA / "customers-list.openapi.json").read_text())
+    assert json.loads(SHARED_COPY.read_text()) == json.loads(
+        (DATA / "customers-list.openapi.json").read_text()
+    )
 
 
 def test_fake_accepts_exactly_the_documented_query_parameters() -> None:
     documented = {p["name"] for p in OPERATION["parameters"]}
-    assert documented == {"organization_id", "email", "query", "active", "page", "limit", "sorting", "metadata"}
+    assert documented == {
+        "organization_id",
+        "email",
+        "query",
+        "active",
+        "page",
+        "limit",
+        "sorting",
+        "metadata",
+    }
     response = get(FakePolar([]), {"external_id": "usr_1"})
     assert response.status_code == 400 and "external_id" in response.text
 
@@ -86,9 +102,13 @@ def test_sample_data_has_teams_without_email_and_customers_without_address() -> 
 
 @pytest.mark.parametrize(
     ("params", "loc"),
-    [({"page": 0}, ["query", "page"]), ({"limit": "x"}, ["query", "limit"]),
-     ({"sorting": "bogus"}, ["query", "sorting", 0]), ({"organization_id": "nope"}, ["query", "organization_id", 0]),
-     ({"active": "maybe"}, ["query", "active"])],
+    [
+        ({"page": 0}, ["query", "page"]),
+        ({"limit": "x"}, ["query", "limit"]),
+        ({"sorting": "bogus"}, ["query", "sorting", 0]),
+        ({"organization_id": "nope"}, ["query", "organization_id", 0]),
+        ({"active": "maybe"}, ["query", "active"]),
+    ],
 )
 def test_fake_rejects_invalid_values_with_polars_422_shape(params: dict[str, Any], loc: list[Any]) -> None:
     response = get(FakePolar([]), params)

@@ -13,7 +13,7 @@ from mcp import Client
 
 from polar_mcp.render import CONCISE_COLUMNS
 from polar_mcp.server import PolarMCPServer
-from polar_mcp.standin import Fault, FakePolar
+from polar_mcp.standin import FakePolar, Fault
 from tests.conftest import make_server
 
 pytestmark = pytest.mark.anyio
@@ -48,7 +48,9 @@ async def test_tool_schema_matches_snapshot(server: PolarMCPServer, mode: str) -
     assert actual == expected, "the tool schema changed: review it and run with UPDATE_SNAPSHOTS=1"
 
 
-async def test_tool_annotations_declare_a_read_only_idempotent_open_world_tool(server: PolarMCPServer) -> None:
+async def test_tool_annotations_declare_a_read_only_idempotent_open_world_tool(
+    server: PolarMCPServer,
+) -> None:
     async with Client(server) as client:
         tool = (await client.list_tools()).tools[0]
     assert tool.annotations is not None
@@ -59,12 +61,26 @@ async def test_tool_annotations_declare_a_read_only_idempotent_open_world_tool(s
     assert tool.title
     properties = tool.input_schema["properties"]
     assert list(properties) == [
-        "organization_id", "email", "query", "active", "metadata", "sorting", "page", "limit", "response_format"
+        "organization_id",
+        "email",
+        "query",
+        "active",
+        "metadata",
+        "sorting",
+        "page",
+        "limit",
+        "response_format",
     ]
     assert all(prop.get("description") for prop in properties.values())
     assert properties["limit"]["minimum"] == 1 and properties["limit"]["maximum"] == 100
     assert set(tool.output_schema["properties"]) >= {
-        "customers", "page", "limit", "total_count", "max_page", "has_more", "next_page"
+        "customers",
+        "page",
+        "limit",
+        "total_count",
+        "max_page",
+        "has_more",
+        "next_page",
     }
 
 
@@ -72,30 +88,55 @@ async def test_tool_annotations_declare_a_read_only_idempotent_open_world_tool(s
 ENCODING = [
     ("defaults", {}, "page=1&limit=10"),
     ("one organization", {"organization_id": ORG}, f"organization_id={ORG}&page=1&limit=10"),
-    ("organization list repeats the key", {"organization_id": [ORG, ORG2]},
-     f"organization_id={ORG}&organization_id={ORG2}&page=1&limit=10"),
+    (
+        "organization list repeats the key",
+        {"organization_id": [ORG, ORG2]},
+        f"organization_id={ORG}&organization_id={ORG2}&page=1&limit=10",
+    ),
     ("email is escaped", {"email": "a+b@example.com"}, "email=a%2Bb%40example.com&page=1&limit=10"),
     ("query with spaces and ampersand", {"query": "Ada & co"}, "query=Ada+%26+co&page=1&limit=10"),
     ("active true", {"active": True}, "active=true&page=1&limit=10"),
     ("active false", {"active": False}, "active=false&page=1&limit=10"),
     ("metadata string", {"metadata": {"plan": "pro"}}, "metadata%5Bplan%5D=pro&page=1&limit=10"),
-    ("metadata list means OR", {"metadata": {"plan": ["pro", "team"]}},
-     "metadata%5Bplan%5D=pro&metadata%5Bplan%5D=team&page=1&limit=10"),
-    ("metadata bool and int", {"metadata": {"beta": True, "seats": 5}},
-     "metadata%5Bbeta%5D=true&metadata%5Bseats%5D=5&page=1&limit=10"),
-    ("metadata mixed list", {"metadata": {"seats": [1, "2", False]}},
-     "metadata%5Bseats%5D=1&metadata%5Bseats%5D=2&metadata%5Bseats%5D=false&page=1&limit=10"),
-    ("sorting repeats in order", {"sorting": ["name", "-created_at"]},
-     "sorting=name&sorting=-created_at&page=1&limit=10"),
+    (
+        "metadata list means OR",
+        {"metadata": {"plan": ["pro", "team"]}},
+        "metadata%5Bplan%5D=pro&metadata%5Bplan%5D=team&page=1&limit=10",
+    ),
+    (
+        "metadata bool and int",
+        {"metadata": {"beta": True, "seats": 5}},
+        "metadata%5Bbeta%5D=true&metadata%5Bseats%5D=5&page=1&limit=10",
+    ),
+    (
+        "metadata mixed list",
+        {"metadata": {"seats": [1, "2", False]}},
+        "metadata%5Bseats%5D=1&metadata%5Bseats%5D=2&metadata%5Bseats%5D=false&page=1&limit=10",
+    ),
+    (
+        "sorting repeats in order",
+        {"sorting": ["name", "-created_at"]},
+        "sorting=name&sorting=-created_at&page=1&limit=10",
+    ),
     ("page and limit", {"page": 3, "limit": 100}, "page=3&limit=100"),
     ("numeric strings are accepted", {"page": "2", "limit": "25"}, "page=2&limit=25"),
     ("json-encoded list argument", {"sorting": '["email"]'}, "sorting=email&page=1&limit=10"),
     ("detailed changes nothing on the wire", {"response_format": "detailed"}, "page=1&limit=10"),
-    ("everything at once",
-     {"organization_id": ORG, "email": "x@example.com", "query": "x", "active": True,
-      "metadata": {"plan": "pro"}, "sorting": ["-email"], "page": 2, "limit": 5},
-     f"organization_id={ORG}&email=x%40example.com&query=x&active=true&metadata%5Bplan%5D=pro"
-     "&sorting=-email&page=2&limit=5"),
+    (
+        "everything at once",
+        {
+            "organization_id": ORG,
+            "email": "x@example.com",
+            "query": "x",
+            "active": True,
+            "metadata": {"plan": "pro"},
+            "sorting": ["-email"],
+            "page": 2,
+            "limit": 5,
+        },
+        f"organization_id={ORG}&email=x%40example.com&query=x&active=true&metadata%5Bplan%5D=pro"
+        "&sorting=-email&page=2&limit=5",
+    ),
 ]
 
 
@@ -136,7 +177,9 @@ async def test_pages_to_the_end_without_duplicates_or_gaps(
                 assert "next:" not in text_of(result)
                 assert data["has_more"] is False
             else:
-                assert f"next: list_customers with page={data['next_page']} and the same filters" in text_of(result)
+                assert f"next: list_customers with page={data['next_page']} and the same filters" in text_of(
+                    result
+                )
             page = data["next_page"]
     assert len(seen) == len(set(seen)) == len(customers)
     assert set(seen) == {customer["id"] for customer in customers}
@@ -148,7 +191,16 @@ async def test_concise_customer_has_only_the_key_fields_and_omits_empty_ones(
     result = await call(server, {"limit": 100})
     by_id = {c["id"]: c for c in customers}
     for record in result.structured_content["customers"]:
-        assert set(record) <= {"id", "name", "email", "external_id", "type", "created_at", "country", "metadata"}
+        assert set(record) <= {
+            "id",
+            "name",
+            "email",
+            "external_id",
+            "type",
+            "created_at",
+            "country",
+            "metadata",
+        }
         assert all(value not in (None, "", {}, []) for value in record.values())
         source = by_id[record["id"]]
         assert record.get("email") == source["email"]
@@ -158,7 +210,9 @@ async def test_concise_customer_has_only_the_key_fields_and_omits_empty_ones(
 
 async def test_detailed_customer_keeps_every_field_polar_returned(fake: FakePolar) -> None:
     fake.customers[0]["loyalty_tier"] = {"level": "gold"}  # a field from a future API version
-    result = await call(make_server(fake), {"limit": 100, "sorting": ["created_at"], "response_format": "detailed"})
+    result = await call(
+        make_server(fake), {"limit": 100, "sorting": ["created_at"], "response_format": "detailed"}
+    )
     first = result.structured_content["customers"][0]
     assert first == fake.customers[0]
     assert '"loyalty_tier":{"level":"gold"}' in text_of(result)
@@ -193,8 +247,9 @@ async def test_text_rows_carry_every_concise_value(server: PolarMCPServer) -> No
         for column in ("name", "email", "external_id", "country", "created_at", "id"):
             assert parsed[column] == record.get(column, ""), (column, row)
         metadata = record.get("metadata", {})
-        assert parsed["metadata"] == ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
-                                              for k, v in metadata.items())
+        assert parsed["metadata"] == ",".join(
+            f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in metadata.items()
+        )
 
 
 async def test_concise_text_is_compact_and_escapes_awkward_values(fake: FakePolar) -> None:
@@ -221,15 +276,29 @@ async def test_no_match_says_so(server: PolarMCPServer) -> None:
 
 
 FILTERS = [
-    ("email is exact and case-insensitive", {"email": "ADA.LOVELACE0@EXAMPLE.COM"},
-     lambda c: (c["email"] or "").lower() == "ada.lovelace0@example.com"),
-    ("query matches external id prefix", {"query": "usr_1"},
-     lambda c: any("usr_1" in (c[k] or "").lower() for k in ("email", "name", "billing_name"))
-     or (c["external_id"] or "").startswith("usr_1")),
-    ("metadata OR within a key", {"metadata": {"plan": ["pro", "team"]}},
-     lambda c: c["metadata"].get("plan") in ("pro", "team")),
-    ("metadata keys AND together", {"metadata": {"plan": "pro", "source": "twitter"}},
-     lambda c: c["metadata"].get("plan") == "pro" and c["metadata"].get("source") == "twitter"),
+    (
+        "email is exact and case-insensitive",
+        {"email": "ADA.LOVELACE0@EXAMPLE.COM"},
+        lambda c: (c["email"] or "").lower() == "ada.lovelace0@example.com",
+    ),
+    (
+        "query matches external id prefix",
+        {"query": "usr_1"},
+        lambda c: (
+            any("usr_1" in (c[k] or "").lower() for k in ("email", "name", "billing_name"))
+            or (c["external_id"] or "").startswith("usr_1")
+        ),
+    ),
+    (
+        "metadata OR within a key",
+        {"metadata": {"plan": ["pro", "team"]}},
+        lambda c: c["metadata"].get("plan") in ("pro", "team"),
+    ),
+    (
+        "metadata keys AND together",
+        {"metadata": {"plan": "pro", "source": "twitter"}},
+        lambda c: c["metadata"].get("plan") == "pro" and c["metadata"].get("source") == "twitter",
+    ),
     ("foreign organization is an empty page", {"organization_id": ORG2}, lambda c: False),
 ]
 
@@ -300,13 +369,17 @@ async def test_rejects_bad_input_before_any_request(
 
 async def test_bad_input_message_names_allowed_values(server: PolarMCPServer) -> None:
     assert "an integer from 1 to 100" in text_of(await call(server, {"limit": 101}))
-    assert "created_at, -created_at, email, -email, name, -name" in text_of(await call(server, {"sorting": ["x"]}))
+    assert "created_at, -created_at, email, -email, name, -name" in text_of(
+        await call(server, {"sorting": ["x"]})
+    )
     assert "use query with the external ID" in text_of(await call(server, {"external_id": "usr_42"}))
 
 
 async def test_server_keeps_serving_after_errors(fake: FakePolar) -> None:
     server = make_server(fake)
-    fake.fail_next(Fault(status=200, body="<html>captive portal</html>", headers={"content-type": "text/html"}))
+    fake.fail_next(
+        Fault(status=200, body="<html>captive portal</html>", headers={"content-type": "text/html"})
+    )
     async with Client(server) as client:
         first = await client.call_tool("list_customers", {"limit": 0})
         second = await client.call_tool("list_customers", {})

@@ -1,0 +1,101 @@
+"""The `polar-mcp call` one-shot command, as a person or a script runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from polar_mcp import __version__
+from polar_mcp.standin import DEFAULT_TOKEN
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("POLAR_")}
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "polar_mcp", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_call_in_demo_mode_prints_what_the_model_sees() -> None:
+    done = run("call", "list_customers", '{"query": "ada", "limit": 5}', "--demo")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("DEMO DATA")
+    assert lines[1].startswith("Customers 1-")
+    assert any(line.startswith("Ada Lovelace\t") for line in lines)
+    assert done.stderr == ""
+
+
+def test_call_json_prints_the_structured_result_for_pipelines() -> None:
+    done = run("--demo", "call", "list_customers", '{"limit": 3, "sorting": ["name"]}', "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert len(data["customers"]) == 3 and data["next_page"] == 2 and data["notice"].startswith("DEMO")
+    names = [c["name"].lower() for c in data["customers"]]
+    assert names == sorted(names)
+
+
+def test_demo_mode_can_be_switched_on_by_environment() -> None:
+    done = run("call", "list_customers", '{"limit": 1}', env={"POLAR_MCP_DEMO": "1"})
+    assert done.returncode == 0 and done.stdout.startswith("DEMO DATA")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "needle"),
+    [
+        ('{"limit": 0}', 1, "limit must be an integer from 1 to 100"),
+        ("{not json", 2, "arguments must be a JSON object"),
+        ("[1, 2]", 2, "arguments must be a JSON object"),
+    ],
+)
+def test_call_exits_non_zero_with_the_error_text(arguments: str, code: int, needle: str) -> None:
+    done = run("call", "list_customers", arguments, "--demo")
+    assert done.returncode == code
+    assert needle in done.stderr and done.stdout == ""
+
+
+def test_call_without_a_token_explains_the_variable() -> None:
+    done = run("call", "list_customers")
+    assert done.returncode == 1 and "POLAR_ACCESS_TOKEN" in done.stderr
+
+
+def test_call_against_a_real_http_polar(fake_over_http: str) -> None:
+    env = {"POLAR_SERVER_URL": fake_over_http, "POLAR_ACCESS_TOKEN": DEFAULT_TOKEN}
+    done = run("call", "list_customers", '{"limit": 2}', "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["total_count"] == 123
+    assert DEFAULT_TOKEN not in done.stdout + done.stderr
+
+
+def test_bad_environment_is_reported_by_call() -> None:
+    done = run("call", "list_customers", env={"POLAR_SERVER": "staging"})
+    assert done.returncode == 2 and "POLAR_SERVER must be" in done.stderr
+
+
+def test_version() -> None:
+    assert run("--version").stdout.strip() == f"polar-mcp {__version__}"
+
+
+def test_main_in_process_prints_the_page(capsys: pytest.CaptureFixture[str]) -> None:
+    from polar_mcp.cli import main
+
+    assert main(["--demo", "call", "list_customers", '{"limit": 2, "response_format": "detailed"}']) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("DEMO DATA") and '"billing_address"' in out
+
+
+def test_main_in_process_reports_tool_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from polar_mcp.cli import main
+
+    assert main(["call", "list_customers", '{"page": 0}', "--demo"]) == 1
+    assert "page must be an integer of at least 1" in capsys.readouterr().err

@@ -1,0 +1,99 @@
+"""Settings come from the environment only, and a bad value names the variable to fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from polar_mcp.config import Settings
+from polar_mcp.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {},
+            {
+                "server_url": "https://api.polar.sh",
+                "environment": "production",
+                "access_token": None,
+                "api_version": None,
+                "timeout": 30.0,
+                "demo": False,
+            },
+        ),
+        (
+            {"POLAR_SERVER": "sandbox"},
+            {"server_url": "https://sandbox-api.polar.sh", "environment": "sandbox"},
+        ),
+        ({"POLAR_SERVER": " Sandbox "}, {"environment": "sandbox"}),
+        (
+            {"POLAR_SERVER": "sandbox", "POLAR_SERVER_URL": "http://127.0.0.1:8123/"},
+            {"server_url": "http://127.0.0.1:8123", "environment": "sandbox"},
+        ),
+        ({"POLAR_ACCESS_TOKEN": " polar_oat_abc "}, {"access_token": "polar_oat_abc"}),
+        ({"POLAR_API_VERSION": "2026-10"}, {"api_version": "2026-10"}),
+        ({"POLAR_TIMEOUT": "2.5"}, {"timeout": 2.5}),
+        ({"POLAR_MCP_DEMO": "1"}, {"demo": True}),
+    ],
+)
+def test_reads_each_variable(environ: dict[str, str], expected: dict[str, object]) -> None:
+    settings = Settings.from_env(environ)
+    for name, value in expected.items():
+        assert getattr(settings, name) == value
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"POLAR_SERVER": "staging"}, "POLAR_SERVER"),
+        ({"POLAR_SERVER_URL": "api.polar.sh"}, "POLAR_SERVER_URL"),
+        ({"POLAR_TIMEOUT": "soon"}, "POLAR_TIMEOUT"),
+        ({"POLAR_TIMEOUT": "0"}, "POLAR_TIMEOUT"),
+        ({"POLAR_TIMEOUT": "nan"}, "POLAR_TIMEOUT"),
+    ],
+)
+def test_bad_values_name_the_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env(environ)
+
+
+def test_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLAR_SERVER", "sandbox")
+    assert Settings.from_env().environment == "sandbox"
+
+
+def test_repr_never_shows_the_token() -> None:
+    settings = Settings(access_token="polar_oat_secret_value")
+    assert "polar_oat_secret_value" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "label"),
+    [
+        (Settings(), "Polar production (https://api.polar.sh)"),
+        (
+            Settings(environment="sandbox", server_url="https://sandbox-api.polar.sh"),
+            "Polar sandbox (https://sandbox-api.polar.sh)",
+        ),
+        (Settings(server_url="http://127.0.0.1:9"), "the Polar API at http://127.0.0.1:9"),
+        (Settings(demo=True), "the demo organization"),
+    ],
+)
+def test_environment_label_names_where_requests_go(settings: Settings, label: str) -> None:
+    assert settings.environment_label == label
+
+
+@pytest.mark.anyio
+async def test_server_built_from_a_bad_environment_still_lists_and_explains(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mcp import Client
+
+    from polar_mcp.server import build_server
+
+    monkeypatch.setenv("POLAR_SERVER", "staging")
+    async with Client(build_server()) as client:
+        assert [tool.name for tool in (await client.list_tools()).tools] == ["list_customers"]
+        result = await client.call_tool("list_customers", {})
+    assert result.is_error and "POLAR_SERVER must be 'production' or 'sandbox'" in result.content[0].text

@@ -1,0 +1,67 @@
+"""End to end: `polar-mcp` as a subprocess over stdio, a real MCP client, the fake Polar over real HTTP."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from polar_mcp.standin import DEFAULT_TOKEN, FakePolar
+
+pytestmark = pytest.mark.anyio
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("polar-mcp")
+
+
+def spawn(base_url: str, *, token: str | None = DEFAULT_TOKEN, script: bool = True) -> StdioServerParameters:
+    env = {"POLAR_SERVER_URL": base_url, "POLAR_MCP_LOG_LEVEL": "DEBUG"}
+    if token:
+        env["POLAR_ACCESS_TOKEN"] = token
+    if script and CONSOLE_SCRIPT.exists():
+        return StdioServerParameters(command=str(CONSOLE_SCRIPT), env=env)
+    return StdioServerParameters(command=sys.executable, args=["-m", "polar_mcp"], env=env)
+
+
+@pytest.mark.parametrize("script", [True, False], ids=["console-script", "python-m"])
+async def test_pages_through_every_customer_over_stdio(
+    fake_over_http: str, fake: FakePolar, customers: list[dict[str, Any]], script: bool
+) -> None:
+    seen: list[str] = []
+    with anyio.fail_after(60):
+        async with Client(spawn(fake_over_http, script=script)) as client:
+            tools = await client.list_tools()
+            assert [tool.name for tool in tools.tools] == ["list_customers"]
+            page: int | None = 1
+            while page is not None:
+                result = await client.call_tool("list_customers", {"page": page, "limit": 50})
+                assert not result.is_error, result.content
+                seen.extend(c["id"] for c in result.structured_content["customers"])
+                page = result.structured_content["next_page"]
+            bad = await client.call_tool("list_customers", {"limit": 500})
+            after = await client.call_tool("list_customers", {"query": "ada", "limit": 5})
+    assert sorted(seen) == sorted(c["id"] for c in customers)
+    assert bad.is_error and "limit" in bad.content[0].text
+    assert not after.is_error
+    assert fake.queries[:3] == ["page=1&limit=50", "page=2&limit=50", "page=3&limit=50"]
+
+
+async def test_starts_and_explains_a_missing_token(fake_over_http: str, fake: FakePolar) -> None:
+    with anyio.fail_after(60):
+        async with Client(spawn(fake_over_http, token=None)) as client:
+            assert [tool.name for tool in (await client.list_tools()).tools] == ["list_customers"]
+            result = await client.call_tool("list_customers", {})
+    assert result.is_error and "POLAR_ACCESS_TOKEN" in result.content[0].text
+    assert fake.requests == []
+
+
+async def test_wrong_token_is_a_clear_401_error_over_real_http(fake_over_http: str) -> None:
+    with anyio.fail_after(60):
+        async with Client(spawn(fake_over_http, token="polar_oat_wrong_environment")) as client:
+            result = await client.call_tool("list_customers", {})
+    assert result.is_error
+    assert "rejected the access token (401)" in result.content[0].text
+    assert "polar_oat_wrong_environment" not in result.content[0].text
