@@ -116,7 +116,7 @@ def _individual(rng: random.Random, index: int, created: datetime, organization_
     name = f"{last}{first}" if locale in _EAST_ASIAN else f"{first} {last}"
     if index == 0:  # a fixed, well-known first customer makes the demo easy to try
         country, locale, name, first, last = "GB", "en", "Ada Lovelace", "Ada", "Lovelace"
-    handle = _ascii(f"{first}.{last}") or f"user{index}"
+    handle = _ascii(f"{first}.{last}") or "user"
     email = f"{handle}{index}@{rng.choice(['example.com', 'example.org', 'example.net'])}"
     return _customer(rng, index, created, organization_id, "individual", name, email, country, locale)
 
