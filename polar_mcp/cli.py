@@ -57,8 +57,11 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(
         stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # httpx logs every URL at INFO; our own client logs what matters.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # httpx logs every URL at INFO, and the SDK "Terminating session" after every stateless HTTP
+    # request; our own client logs what matters.
+    quiet = max(logging.WARNING, logging.getLogger().level)
+    for name in ("httpx", "mcp.server.streamable_http"):
+        logging.getLogger(name).setLevel(quiet)
 
 
 def load_settings(demo: bool) -> tuple[Settings, Any]:

@@ -130,8 +130,11 @@ def create_app(
     """Build the ASGI app. Each argument left as `None` comes from the environment.
 
     `server` defaults to one built from `settings` (or, without settings, from the environment as
-    `polar-mcp` does). Build one app per server: the app's lifespan closes `server.polar`.
+    `polar-mcp` does). An empty `auth_token` turns bearer auth off whatever the environment says.
+    Build one app per server: the app's lifespan closes `server.polar`.
     """
+    if not path.startswith("/"):
+        raise ValueError(f"path must start with '/', got {path!r}")
     env = HttpConfig.from_env()
     config = HttpConfig(
         auth_token=env.auth_token if auth_token is None else auth_token,
@@ -140,8 +143,6 @@ def create_app(
     )
     if server is None:
         server = build_server(settings) if settings is not None else _server_from_env()
-    if not path.startswith("/"):
-        raise ValueError(f"path must start with '/', got {path!r}")
 
     server.streamable_http_app(
         streamable_http_path=path,
@@ -229,7 +230,11 @@ class _RequireBearer:
         if scheme.lower() != "bearer" or not presented.strip():
             return "Send the server's token as 'Authorization: Bearer <token>'.", None
         if not hmac.compare_digest(presented.strip().encode(), self.token):
-            return "The bearer token is not the one this server accepts.", "invalid_token"
+            return (
+                f"The bearer token does not match the server's {AUTH_TOKEN_ENV}. Send the token you were "
+                "given as 'Authorization: Bearer <token>'.",
+                "invalid_token",
+            )
         return None
 
 
@@ -268,7 +273,7 @@ def app() -> Starlette:
     configure_logging(level if level in {"DEBUG", "INFO", "WARNING", "ERROR"} else "INFO")
     if HttpConfig.from_env().auth_token is None:
         logger.warning(
-            "%s is not set: the MCP endpoint answers only requests that arrive on a loopback address",
+            "%s is not set: the MCP endpoint answers only requests that arrive on loopback or a Unix socket",
             AUTH_TOKEN_ENV,
         )
     return create_app()
