@@ -65,3 +65,58 @@ async def test_wrong_token_is_a_clear_401_error_over_real_http(fake_over_http: s
     assert result.is_error
     assert "rejected the access token (401)" in result.content[0].text
     assert "polar_oat_wrong_environment" not in result.content[0].text
+
+
+def test_stdout_carries_only_protocol_messages_even_at_debug(fake_over_http: str) -> None:
+    import json
+    import subprocess
+
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "list_customers", "arguments": {"limit": 3}},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "method": "tools/call",
+            "params": {"name": "list_customers", "arguments": {"limit": 0}},
+        },
+    ]
+    env = {
+        "POLAR_SERVER_URL": fake_over_http,
+        "POLAR_ACCESS_TOKEN": DEFAULT_TOKEN,
+        "POLAR_MCP_LOG_LEVEL": "DEBUG",
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "polar_mcp"],
+        input="".join(json.dumps(m) + "\n" for m in messages),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    # Every line must be JSON; calls are served concurrently, so answers may come in any order.
+    replies = sorted((json.loads(line) for line in done.stdout.splitlines()), key=lambda reply: reply["id"])
+    assert [reply["id"] for reply in replies] == [1, 2, 3, 4]
+    assert all(reply["jsonrpc"] == "2.0" for reply in replies)
+    assert replies[2]["result"]["isError"] is False
+    assert replies[3]["result"]["isError"] is True
+    assert "Polar answered 200" in done.stderr  # the logs went to stderr
+    assert DEFAULT_TOKEN not in done.stdout + done.stderr
