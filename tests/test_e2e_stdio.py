@@ -70,6 +70,8 @@ async def test_wrong_token_is_a_clear_401_error_over_real_http(fake_over_http: s
 def test_stdout_carries_only_protocol_messages_even_at_debug(fake_over_http: str) -> None:
     import json
     import subprocess
+    import tempfile
+    import threading
 
     messages = [
         {
@@ -103,20 +105,37 @@ def test_stdout_carries_only_protocol_messages_even_at_debug(fake_over_http: str
         "POLAR_MCP_LOG_LEVEL": "DEBUG",
         "PATH": "/usr/bin:/bin",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "polar_mcp"],
-        input="".join(json.dumps(m) + "\n" for m in messages),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    with tempfile.TemporaryFile("w+") as log:  # a file, so DEBUG logs can never fill a pipe and stall
+        process = subprocess.Popen(
+            [sys.executable, "-m", "polar_mcp"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env,
+        )
+        watchdog = threading.Timer(60, process.kill)  # bounds every blocking read below
+        watchdog.start()
+        try:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
+            process.stdin.flush()
+            # Keep stdin open until all four answers are in: end of input stops the server.
+            lines = [process.stdout.readline() for _ in range(4)]
+            process.stdin.close()
+            lines.append(process.stdout.read())
+            process.stdout.close()
+            process.wait()
+        finally:
+            watchdog.cancel()
+        log.seek(0)
+        stderr = log.read()
+    stdout = "".join(lines)
     # Every line must be JSON; calls are served concurrently, so answers may come in any order.
-    replies = sorted((json.loads(line) for line in done.stdout.splitlines()), key=lambda reply: reply["id"])
+    replies = sorted((json.loads(line) for line in stdout.splitlines()), key=lambda reply: reply["id"])
     assert [reply["id"] for reply in replies] == [1, 2, 3, 4]
     assert all(reply["jsonrpc"] == "2.0" for reply in replies)
-    assert replies[2]["result"]["isError"] is False
+    assert replies[2].get("result", {}).get("isError") is False, replies[2]
     assert replies[3]["result"]["isError"] is True
-    assert "Polar answered 200" in done.stderr  # the logs went to stderr
-    assert DEFAULT_TOKEN not in done.stdout + done.stderr
+    assert "Polar answered 200" in stderr  # the logs went to stderr
+    assert DEFAULT_TOKEN not in stdout + stderr
