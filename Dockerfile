@@ -26,5 +26,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
 
 # Exec form: the server is PID 1 and gets SIGTERM itself, so in-flight calls finish before it exits.
 # For several workers in one container use instead:
-#   CMD ["uvicorn", "polar_mcp.http:app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--workers", "4"]
+#   CMD ["polar-mcp", "--transport", "streamable-http", "--host", "0.0.0.0", "--port", "8000", "--workers", "4"]
 CMD ["polar-mcp", "--transport", "streamable-http", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,9 +1,9 @@
 """Bounded load test of the streamable HTTP deployment on loopback: N concurrent MCP clients, zero failures.
 
 Serves the fake Polar over HTTP on 127.0.0.1 (`bench.fixture`, in its own process), spawns
-`polar-mcp --transport streamable-http` pointed at it (or `uvicorn polar_mcp.http:app --factory --workers N`
-with `--workers N`), and makes `--calls` tool calls from `--clients` concurrent MCP clients, each sending
-the bearer token. Prints p50/p95 latency and throughput. Exits 1 if any call failed, if a token shows up
+`polar-mcp --transport streamable-http [--workers N]` pointed at it (with `--uvicorn`,
+`uvicorn polar_mcp.http:app --factory --workers N` instead), and makes `--calls` tool calls from
+`--clients` concurrent MCP clients, each sending the bearer token. Prints p50/p95 latency and throughput. Exits 1 if any call failed, if a token shows up
 in the server's log (`bench/results/load_http.stderr.log`), or if the run outlasts `--deadline`.
 
     .venv/bin/python bench/load_http.py                      # 400 calls from 20 clients
@@ -81,11 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--calls", type=int, default=400, help="tool calls in total (default 400)")
     parser.add_argument("--clients", type=int, default=20, help="concurrent MCP clients (default 20)")
     parser.add_argument("--customers", type=int, default=500, help="customers in the fake organization")
+    parser.add_argument("--workers", type=int, default=0, help="run `polar-mcp ... --workers N`")
     parser.add_argument(
-        "--workers",
-        type=int,
-        default=0,
-        help="run `uvicorn polar_mcp.http:app --factory --workers N` instead of polar-mcp",
+        "--uvicorn",
+        action="store_true",
+        help="with --workers: run `uvicorn polar_mcp.http:app --factory` instead",
     )
     parser.add_argument("--deadline", type=float, default=300.0, help="give up after this many seconds")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
@@ -100,10 +100,10 @@ def _free_port() -> int:
         return port
 
 
-def server_command(workers: int, port: int) -> list[str]:
+def server_command(workers: int, port: int, uvicorn: bool = False) -> list[str]:
     """The deployment under test, as an operator would start it."""
     where = ["--host", "127.0.0.1", "--port", str(port)]
-    if workers:
+    if workers and uvicorn:
         return [
             sys.executable,
             "-m",
@@ -116,7 +116,8 @@ def server_command(workers: int, port: int) -> list[str]:
         ]
     script = Path(sys.executable).with_name("polar-mcp")
     entry = [str(script)] if script.exists() else [sys.executable, "-m", "polar_mcp"]
-    return [*entry, "--transport", "streamable-http", *where]
+    scale = ["--workers", str(workers)] if workers else []
+    return [*entry, "--transport", "streamable-http", *scale, *where]
 
 
 @contextlib.asynccontextmanager
@@ -192,7 +193,7 @@ async def _polar_requests(fake_url: str) -> int:
 
 async def bench(args: argparse.Namespace) -> Figures:
     token = secrets.token_urlsafe(32)
-    command = server_command(args.workers, _free_port())
+    command = server_command(args.workers, _free_port(), args.uvicorn)
     figures = Figures(
         command=" ".join([Path(command[0]).name, *command[1:]]),
         calls=args.calls,

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (streamable-http only)")
     parser.add_argument("--port", type=int, default=8000, help="HTTP port (streamable-http only)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (streamable-http only)"
+    )
     sub = parser.add_subparsers(dest="command")
     call = sub.add_parser("call", help="make one tool call and print the result the model would see")
     call.add_argument("tool", help="tool name, e.g. list_customers")
@@ -103,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.transport == "streamable-http":
         from polar_mcp.http import serve
 
-        return serve(server, settings, host=args.host, port=args.port)
+        return serve(server, settings, host=args.host, port=args.port, workers=args.workers)
     if settings is not None and not settings.access_token and not settings.demo:
         logger.warning("POLAR_ACCESS_TOKEN is not set: list_customers will answer with setup instructions")
     server.run("stdio")

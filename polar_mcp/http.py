@@ -14,6 +14,7 @@ so any worker or replica can answer any request and no session affinity is neede
 The Polar token is read from the server's environment only; nothing a client sends can replace it.
 
 One process: `polar-mcp --transport streamable-http` (uses `serve`). Several workers:
+`polar-mcp --transport streamable-http --workers 4`, or under any ASGI server, e.g.
 `uvicorn polar_mcp.http:app --factory --workers 4` (`app` is a factory, so `--factory` is required).
 """
 
@@ -24,6 +25,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -280,9 +282,15 @@ def app() -> Starlette:
 
 
 def serve(
-    server: PolarMCPServer, settings: Settings | None, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+    server: PolarMCPServer,
+    settings: Settings | None,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    workers: int = 1,
 ) -> int:
-    """Run one uvicorn process; refuse (exit code 2) to listen beyond loopback without an auth token."""
+    """Run uvicorn with one or `workers` processes; refuse (exit code 2) to listen beyond loopback
+    without an auth token."""
     import uvicorn
 
     config = HttpConfig.from_env()
@@ -305,6 +313,8 @@ def serve(
             ALLOWED_HOSTS_ENV,
             ALLOWED_HOSTS_ENV,
         )
+    if workers > 1:
+        return _serve_workers(settings, host=host, port=port, workers=workers)
     asgi = create_app(
         server,
         settings=settings,
@@ -314,4 +324,39 @@ def serve(
     )
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is the normal way to stop it
         uvicorn.run(asgi, host=host, port=port, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+    return 0
+
+
+def _serve_workers(settings: Settings | None, *, host: str, port: int, workers: int) -> int:
+    """Run `workers` processes of the `app` factory on one listening socket of our own.
+
+    uvicorn's own `--workers` socket is made without `IPPROTO_TCP`, so asyncio never sets
+    TCP_NODELAY on its connections and every small answer waits ~40 ms on Nagle's algorithm;
+    connections accepted from this socket inherit the protocol and get TCP_NODELAY.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    if settings is not None and settings.demo:
+        os.environ["POLAR_MCP_DEMO"] = "1"  # workers build their server from the environment
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        logger.error("cannot listen on %s:%d: %s", host, port, exc.strerror)
+        return EXIT_USAGE
+    sock.set_inheritable(True)
+    config = uvicorn.Config(
+        "polar_mcp.http:app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    logger.info("serving on http://%s:%d%s with %d workers", host, port, DEFAULT_PATH, workers)
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[sock]).run()
     return 0

@@ -416,6 +416,10 @@ async def _wait_healthy(url: str, process: Process) -> None:
             [sys.executable, "-m", "uvicorn", "polar_mcp.http:app", "--factory", "--workers", "2"],
             id="uvicorn-2-workers",
         ),
+        pytest.param(
+            [sys.executable, "-m", "polar_mcp", "--transport", "streamable-http", "--workers", "2"],
+            id="polar-mcp-2-workers",
+        ),
     ],
 )
 async def test_deployed_process_serves_clients_and_stops_cleanly(command: list[str]) -> None:
