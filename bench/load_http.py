@@ -3,8 +3,9 @@
 Serves the fake Polar over HTTP on 127.0.0.1 (`bench.fixture`, in its own process), spawns
 `polar-mcp --transport streamable-http [--workers N]` pointed at it (with `--uvicorn`,
 `uvicorn polar_mcp.http:app --factory --workers N` instead), and makes `--calls` tool calls from
-`--clients` concurrent MCP clients, each sending the bearer token. Prints p50/p95 latency and throughput. Exits 1 if any call failed, if a token shows up
-in the server's log (`bench/results/load_http.stderr.log`), or if the run outlasts `--deadline`.
+`--clients` concurrent MCP clients, each sending the bearer token. Prints p50/p95 latency and
+throughput. Exits 1 if any call failed, if a token shows up in the server's log
+(`bench/results/load_http.stderr.log`), or if the run outlasts `--deadline`.
 
     .venv/bin/python bench/load_http.py                      # 400 calls from 20 clients
     .venv/bin/python bench/load_http.py --quick              # smoke run
