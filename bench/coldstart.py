@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 
 from bench.fixture import FakeServer
 from bench.plan import Plan
 from bench.report import Section, Target
-from bench.servers import connect, our_server
+from bench.servers import our_server, spawn_times
 from bench.stats import median_ms
 from bench.versus import cold_start_theirs, ensure_polar_sdk
 
@@ -74,19 +73,9 @@ def import_times(runs: int) -> ImportTimes:
     return samples[len(samples) // 2]
 
 
-async def _spawn_times(fake: FakeServer, runs: int) -> list[float]:
-    durations = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        async with connect(our_server(fake), "polar-mcp") as client:
-            await client.list_tools()
-            durations.append(time.perf_counter() - start)
-    return durations
-
-
 async def measure_cold_start(fake: FakeServer, plan: Plan) -> Section:
     section = Section("Cold start", ["what", "median ms", "min ms", "max ms"])
-    ours = await _spawn_times(fake, plan.cold_starts)
+    ours = await spawn_times(our_server(fake), "polar-mcp", plan.cold_starts)
     section.add(
         f"polar-mcp: spawn to first tools/list answer ({len(ours)} runs)",
         median_ms(ours),

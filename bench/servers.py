@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = [
     "our_server",
     "rss_mib",
     "server_log",
+    "spawn_times",
     "text_of",
 ]
 
@@ -51,6 +53,17 @@ async def connect(params: StdioServerParameters, log: str) -> AsyncIterator[Clie
     with server_log(log) as errlog:
         async with Client(stdio_client(params, errlog=errlog)) as client:
             yield client
+
+
+async def spawn_times(params: StdioServerParameters, log: str, runs: int) -> list[float]:
+    """Seconds from spawning a server to its first tools/list answer, `runs` times."""
+    durations = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        async with connect(params, log) as client:
+            await client.list_tools()
+            durations.append(time.perf_counter() - start)
+    return durations
 
 
 def text_of(result: CallToolResult) -> str:

@@ -17,7 +17,7 @@ from mcp import Client, StdioServerParameters
 from bench.fixture import FakeServer
 from bench.plan import Plan
 from bench.report import Section, Target
-from bench.servers import OUR_TOOL, connect, our_server, text_of
+from bench.servers import OUR_TOOL, connect, our_server, spawn_times, text_of
 from bench.stats import estimate_tokens, median_ms, p95_ms, utf8_len
 
 __all__ = ["POLAR_SDK_VERSION", "cold_start_theirs", "ensure_polar_sdk", "measure_versus", "polar_server"]
@@ -203,10 +203,4 @@ async def measure_versus(fake: FakeServer, plan: Plan) -> Section:
 
 async def cold_start_theirs(fake: FakeServer, runs: int) -> list[float]:
     """Spawn of Polar's server to its first tools/list answer, `runs` times (seconds)."""
-    durations = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        async with connect(polar_server(fake), "polar-sdk") as client:
-            await client.list_tools()
-            durations.append(time.perf_counter() - start)
-    return durations
+    return await spawn_times(polar_server(fake), "polar-sdk", runs)
