@@ -2,7 +2,6 @@
 
     PolarMCPError
     ├── ConfigError          the environment is missing or has a bad setting
-    ├── InvalidArguments     tool arguments rejected before any request is sent
     └── PolarError           anything that went wrong talking to Polar
         ├── AuthError            401: token missing, expired, revoked or from the other environment
         ├── ScopeError           403: token lacks customers:read
@@ -13,7 +12,8 @@
         ├── InvalidResponse      a 2xx whose body is not the expected JSON
         └── PolarUnreachable     timeout or connection failure
 
-Messages never contain the access token: they are built from settings and status codes only.
+Messages never contain the access token: they are built from settings and status codes, plus
+Polar's own 422 details with the token redacted.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "ConfigError",
-    "InvalidArguments",
     "InvalidRequest",
     "InvalidResponse",
     "NotFound",
@@ -40,10 +39,6 @@ class PolarMCPError(Exception):
 
 class ConfigError(PolarMCPError):
     """Raised when a `POLAR_*` variable is missing or malformed."""
-
-
-class InvalidArguments(PolarMCPError):
-    """Raised when tool arguments fail validation; nothing was sent to Polar."""
 
 
 class PolarError(PolarMCPError):
