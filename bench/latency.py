@@ -23,8 +23,8 @@ from polar_mcp.config import Settings
 from polar_mcp.models import summarize
 from polar_mcp.polar import PolarClient
 from polar_mcp.query import CustomerQuery
-from polar_mcp.render import render_page
 from polar_mcp.server import build_server
+from polar_mcp.tools.list_customers import render_page
 
 __all__ = ["measure_latency", "time_calls"]
 

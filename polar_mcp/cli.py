@@ -15,6 +15,7 @@ import anyio
 from polar_mcp import __version__
 from polar_mcp.config import Settings
 from polar_mcp.errors import ConfigError
+from polar_mcp.runtime import LOG_LEVELS, configure_logging, load_settings
 
 __all__ = ["main"]
 
@@ -32,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level",
         default=os.environ.get("POLAR_MCP_LOG_LEVEL", "").upper() or None,
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        choices=LOG_LEVELS,
         help="log level (logs go to stderr)",
     )
     parser.add_argument(
@@ -53,34 +54,6 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--json", action="store_true", help="print the structured result as JSON instead")
     call.add_argument("--demo", action="store_true", dest="call_demo", help=argparse.SUPPRESS)
     return parser
-
-
-def configure_logging(level: str) -> None:
-    """Logs go to stderr: on stdio, stdout carries only protocol messages."""
-    logging.basicConfig(
-        stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs every URL at INFO, and the SDK "Terminating session" after every stateless HTTP
-    # request; our own client logs what matters.
-    quiet = max(logging.WARNING, logging.getLogger().level)
-    for name in ("httpx", "mcp.server.streamable_http"):
-        logging.getLogger(name).setLevel(quiet)
-
-
-def load_settings(demo: bool) -> tuple[Settings, Any]:
-    """Settings plus the transport to use: the stand-in in demo mode, the network otherwise."""
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        if not demo:
-            raise
-        logger.warning("ignoring a bad setting in demo mode: %s", exc)
-        settings = Settings()
-    if demo or settings.demo:
-        from polar_mcp.demo import demo_settings, demo_transport
-
-        return demo_settings(settings), demo_transport()
-    return settings, None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,6 +44,7 @@ from polar_mcp.config import Settings
 from polar_mcp.errors import ConfigError, PolarMCPError
 from polar_mcp.polar import PolarClient
 from polar_mcp.query import CustomerQuery
+from polar_mcp.runtime import LOG_LEVELS, configure_logging, load_settings
 from polar_mcp.server import PolarMCPServer, build_server
 
 __all__ = [
@@ -180,8 +181,6 @@ def create_app(
 
 
 def _server_from_env() -> PolarMCPServer:
-    from polar_mcp.cli import load_settings
-
     try:
         settings, transport = load_settings(demo=False)
     except ConfigError as exc:
@@ -269,10 +268,8 @@ class _Readiness:
 
 def app() -> Starlette:
     """Build the app from the environment: `uvicorn polar_mcp.http:app --factory --workers N`."""
-    from polar_mcp.cli import configure_logging
-
     level = os.environ.get("POLAR_MCP_LOG_LEVEL", "").strip().upper()
-    configure_logging(level if level in {"DEBUG", "INFO", "WARNING", "ERROR"} else "INFO")
+    configure_logging(level if level in LOG_LEVELS else "INFO")
     if HttpConfig.from_env().auth_token is None:
         logger.warning(
             "%s is not set: the MCP endpoint answers only requests that arrive on loopback or a Unix socket",

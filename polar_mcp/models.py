@@ -7,14 +7,24 @@ of a field it does not know, a null where a value used to be, or a new `type`.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from polar_mcp.errors import InvalidResponse
 
-__all__ = ["ApiCustomerPage", "CustomerPage", "parse_page", "summarize", "to_date"]
+__all__ = [
+    "ApiCustomerPage",
+    "ApiProductPage",
+    "CustomerPage",
+    "parse_customer_state",
+    "parse_page",
+    "parse_products",
+    "summarize",
+    "to_date",
+]
 
+_Model = TypeVar("_Model", bound=BaseModel)
 _UTC_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d)T[\d:.]+(?:Z|\+00:00)$")
 
 
@@ -34,6 +44,26 @@ class ApiCustomerPage(BaseModel):
 
     items: list[dict[str, Any]]
     pagination: Pagination
+
+
+class ApiProductPage(BaseModel):
+    """`GET /v1/products/` body; only each item's `id` and `name` matter here."""
+
+    model_config = ConfigDict(extra="allow")
+
+    items: list[dict[str, Any]]
+    pagination: Pagination
+
+
+class ApiCustomerState(BaseModel):
+    """The envelope of `GET /v1/customers/{id}/state`: a customer plus three lists, each possibly absent."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    active_subscriptions: list[dict[str, Any]] = []
+    granted_benefits: list[dict[str, Any]] = []
+    active_meters: list[dict[str, Any]] = []
 
 
 class CustomerPage(BaseModel):
@@ -60,14 +90,35 @@ class CustomerPage(BaseModel):
 
 def parse_page(payload: Any) -> ApiCustomerPage:
     """Validate the envelope only; raise `InvalidResponse` when it is not a customer page at all."""
+    return _envelope(ApiCustomerPage, payload, "a customer page")
+
+
+def parse_products(payload: Any) -> ApiProductPage:
+    """Validate a product page's envelope; raise `InvalidResponse` when it is not one."""
+    return _envelope(ApiProductPage, payload, "a product page")
+
+
+def parse_customer_state(payload: Any) -> dict[str, Any]:
+    """Check the state's envelope and return it as a dict with the three lists present (null becomes [])."""
+    present = {key: value for key, value in _as_dict(payload).items() if value is not None}
+    return _envelope(ApiCustomerState, present, "a customer state").model_dump()
+
+
+def _as_dict(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise InvalidResponse(f"the JSON is a {type(payload).__name__}, not an object")
+    return payload
+
+
+def _envelope(model: type[_Model], payload: Any, what: str) -> _Model:
     try:
-        return ApiCustomerPage.model_validate(payload)
+        return model.model_validate(payload)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
             for err in exc.errors(include_url=False)[:3]
         )
-        raise InvalidResponse(f"the JSON is not a customer page ({problems})") from None
+        raise InvalidResponse(f"the JSON is not {what} ({problems})") from None
 
 
 def summarize(item: dict[str, Any]) -> dict[str, Any]:

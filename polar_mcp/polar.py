@@ -1,4 +1,4 @@
-"""The Polar API client: one GET, retries within a time budget, and the one map from failures to errors."""
+"""The Polar API client: one request path for every endpoint, retries in a time budget, one error map."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import anyio
 import httpx
@@ -27,14 +30,17 @@ from polar_mcp.errors import (
     ScopeError,
     UpstreamError,
 )
-from polar_mcp.models import ApiCustomerPage, parse_page
+from polar_mcp.models import ApiCustomerPage, ApiProductPage, parse_customer_state, parse_page, parse_products
 from polar_mcp.query import CustomerQuery
 
 __all__ = [
-    "CUSTOMERS_PATH",
+    "CUSTOMERS",
     "MAX_ATTEMPTS",
+    "PRODUCTS",
     "RETRY_BUDGET",
+    "Endpoint",
     "PolarClient",
+    "customer_state_endpoint",
     "error_for_response",
     "error_for_transport",
     "parse_retry_after",
@@ -44,13 +50,48 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CUSTOMERS_PATH = "/v1/customers/"  # the trailing slash matters: without it Polar answers 307
 MAX_ATTEMPTS = 3
 RETRY_BUDGET = 10.0  # seconds of sleeping allowed across all retries of one call
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 4.0
+MAX_PRODUCT_IDS = 100  # one page of the product list
 
 Sleep = Callable[[float], Awaitable[None]]
+_Parsed = TypeVar("_Parsed")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One Polar operation as the error map needs to know it.
+
+    `not_found` is what a 404 means here: for a lookup, that no such resource exists (the message to
+    give); for a collection (`None`), that the base URL or the API version is wrong.
+    """
+
+    path: str
+    scope: str = "customers:read"
+    not_found: str | None = None
+
+
+# The trailing slashes matter: without them Polar answers 307.
+CUSTOMERS = Endpoint("/v1/customers/")
+PRODUCTS = Endpoint("/v1/products/", scope="products:read")
+
+
+def customer_state_endpoint(*, customer_id: str | None = None, external_id: str | None = None) -> Endpoint:
+    """`/v1/customers/{id}/state` or `/v1/customers/external/{external_id}/state`, the ID percent-encoded."""
+    if customer_id is not None:
+        return Endpoint(
+            f"/v1/customers/{quote(customer_id, safe='')}/state",
+            not_found=f"no customer has ID {customer_id}",
+        )
+    if external_id is None:
+        raise ValueError("give customer_id or external_id")
+    # The seller's own ID may hold '/', '?', '#', spaces and non-ASCII: all of it goes in one segment.
+    return Endpoint(
+        f"/v1/customers/external/{quote(external_id, safe='')}/state",
+        not_found=f"no customer has external ID {external_id!r}",
+    )
 
 
 def should_retry(status_code: int) -> bool:
@@ -85,7 +126,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, seconds)
 
 
-def error_for_response(response: httpx.Response, settings: Settings, attempts: int = 1) -> PolarError:
+def error_for_response(
+    response: httpx.Response, settings: Settings, attempts: int = 1, endpoint: Endpoint = CUSTOMERS
+) -> PolarError:
     """Map a non-2xx response to the error that tells the assistant what to do."""
     status = response.status_code
     where = settings.environment_label
@@ -99,15 +142,23 @@ def error_for_response(response: httpx.Response, settings: Settings, attempts: i
             status_code=status,
         )
     if status == 403:
+        help_text = TOKEN_HELP if endpoint.scope == "customers:read" else ""
         return ScopeError(
-            f"{where} accepted the access token but it lacks the customers:read scope (403). "
-            f"{TOKEN_HELP} Put it in POLAR_ACCESS_TOKEN and restart the MCP server.",
+            f"{where} accepted the access token but it lacks the {endpoint.scope} scope (403). "
+            f"{help_text + ' ' if help_text else ''}Put a token with that scope in POLAR_ACCESS_TOKEN and "
+            "restart the MCP server.",
             status_code=status,
         )
     if status == 404:
+        if endpoint.not_found is not None:
+            return NotFound(
+                f"In {where}, {endpoint.not_found}. list_customers with query finds customers by part of "
+                "their name, email or external ID.",
+                status_code=status,
+            )
         version = settings.api_version or "unset"
         return NotFound(
-            f"{where} answered 404 Not Found for {CUSTOMERS_PATH}. Check POLAR_SERVER_URL (it should be "
+            f"{where} answered 404 Not Found for {endpoint.path}. Check POLAR_SERVER_URL (it should be "
             f"the API root, e.g. https://api.polar.sh) and POLAR_API_VERSION (now {version}; "
             "known values are 2026-04 and 2026-10).",
             status_code=status,
@@ -115,7 +166,7 @@ def error_for_response(response: httpx.Response, settings: Settings, attempts: i
     if status == 422:
         return InvalidRequest(
             f"Polar rejected the request (422): {_validation_details(response, settings.access_token)}. "
-            "Fix these arguments and call list_customers again.",
+            "Fix these arguments and call the tool again.",
             status_code=status,
         )
     if status == 429:
@@ -123,7 +174,7 @@ def error_for_response(response: httpx.Response, settings: Settings, attempts: i
         wait = f"in {retry_after:.0f} seconds" if retry_after is not None else "in about a minute"
         return RateLimited(
             f"{where} is rate limiting this organization (429; the limit is shared by all its tokens). "
-            f"Retry {wait}, and prefer fewer, larger pages (limit up to 100).",
+            f"Retry {wait}, and prefer fewer, larger requests (list_customers limit up to 100).",
             retry_after=retry_after,
         )
     tries = f" after {attempts} attempts" if attempts > 1 else ""
@@ -175,7 +226,7 @@ def _validation_details(response: httpx.Response, token: str | None) -> str:
 
 
 class PolarClient:
-    """Async client for the one endpoint this server needs; share one per process."""
+    """Async client for the Polar endpoints the tools need; share one per process."""
 
     def __init__(
         self,
@@ -217,13 +268,40 @@ class PolarClient:
             self._http = None
 
     async def list_customers(self, query: CustomerQuery) -> ApiCustomerPage:
-        """Fetch one page; raise a `PolarError` subclass on any failure."""
-        token = self.settings.access_token
-        if not token:
-            raise ConfigError(f"POLAR_ACCESS_TOKEN is not set, so Polar cannot be queried. {TOKEN_HELP}")
-        response = await self._get(httpx.QueryParams(tuple(query.params())), token)
+        """Fetch one page of `GET /v1/customers/`; raise a `PolarError` subclass on any failure."""
+        payload = await self._get_json(CUSTOMERS, query.params())
+        return self._parsed(parse_page, payload)
+
+    async def customer_state(
+        self, *, customer_id: str | None = None, external_id: str | None = None
+    ) -> dict[str, Any]:
+        """`GET /v1/customers/{id}/state` or its external-ID twin: the customer with its subscriptions,
+        benefits and meters, as a raw dict whose envelope is checked."""
+        endpoint = customer_state_endpoint(customer_id=customer_id, external_id=external_id)
+        payload = await self._get_json(endpoint, [])
+        return self._parsed(parse_customer_state, payload)
+
+    async def products(self, product_ids: Sequence[str]) -> ApiProductPage:
+        """One request for the named products (`products:read` scope); raises `ScopeError` without it."""
+        ids = list(dict.fromkeys(product_ids))[:MAX_PRODUCT_IDS]
+        params = [("id", product_id) for product_id in ids] + [("limit", str(MAX_PRODUCT_IDS))]
+        payload = await self._get_json(PRODUCTS, params)
+        return self._parsed(parse_products, payload)
+
+    def _parsed(self, parse: Callable[[Any], _Parsed], payload: Any) -> _Parsed:
         try:
-            payload: Any = response.json()
+            return parse(payload)
+        except InvalidResponse as exc:
+            raise InvalidResponse(
+                f"{self.settings.environment_label} answered but {exc}. "
+                "Check POLAR_SERVER_URL and POLAR_API_VERSION; try again if it was a one-off."
+            ) from None
+
+    async def _get_json(self, endpoint: Endpoint, params: Sequence[tuple[str, str]]) -> Any:
+        async with self.stream(endpoint, params) as response:
+            body = await response.aread()
+        try:
+            return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             kind = response.headers.get("content-type", "unknown content type")
             raise InvalidResponse(
@@ -231,23 +309,29 @@ class PolarClient:
                 "A proxy or a wrong POLAR_SERVER_URL may be in the way; try again, and check the URL if it "
                 "persists."
             ) from None
-        try:
-            return parse_page(payload)
-        except InvalidResponse as exc:
-            raise InvalidResponse(
-                f"{self.settings.environment_label} answered {response.status_code} but {exc}. "
-                "Check POLAR_SERVER_URL and POLAR_API_VERSION; try again if it was a one-off."
-            ) from None
 
-    async def _get(self, params: httpx.QueryParams, token: str) -> httpx.Response:
+    @asynccontextmanager
+    async def stream(
+        self, endpoint: Endpoint, params: Sequence[tuple[str, str]]
+    ) -> AsyncIterator[httpx.Response]:
+        """The one request path: GET `endpoint`, retrying within the budget; yields a successful response
+        whose body is not read yet, so a caller can stream it. Every failure is a `PolarError`."""
+        token = self.settings.access_token
+        if not token:
+            raise ConfigError(f"POLAR_ACCESS_TOKEN is not set, so Polar cannot be queried. {TOKEN_HELP}")
         client = self._client()
-        headers = {"Authorization": f"Bearer {token}"}
+        request = client.build_request(
+            "GET",
+            endpoint.path,
+            params=httpx.QueryParams(tuple(params)),
+            headers={"Authorization": f"Bearer {token}"},
+        )
         slept = 0.0
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await client.get(CUSTOMERS_PATH, params=params, headers=headers)
+                response = await client.send(request, stream=True)
             except httpx.HTTPError as exc:
                 failure: PolarError = error_for_transport(exc, self.settings, attempt)
                 retry_after = None
@@ -255,8 +339,18 @@ class PolarClient:
             else:
                 if response.is_success:
                     logger.debug("Polar answered %d (attempt %d)", response.status_code, attempt)
-                    return response
-                failure = error_for_response(response, self.settings, attempt)
+                    try:
+                        yield response
+                    finally:
+                        await response.aclose()
+                    return
+                try:
+                    await response.aread()
+                except httpx.HTTPError:
+                    pass  # the status alone decides the error
+                finally:
+                    await response.aclose()
+                failure = error_for_response(response, self.settings, attempt, endpoint)
                 logger.warning("Polar answered %d (attempt %d)", response.status_code, attempt)
                 if not should_retry(response.status_code):
                     raise failure

@@ -11,9 +11,9 @@ import anyio
 import pytest
 from mcp import Client
 
-from polar_mcp.render import CONCISE_COLUMNS
 from polar_mcp.server import PolarMCPServer
 from polar_mcp.standin import FakePolar, Fault
+from polar_mcp.tools.list_customers import CONCISE_COLUMNS
 from tests.conftest import make_server
 
 pytestmark = pytest.mark.anyio

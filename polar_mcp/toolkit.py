@@ -1,0 +1,114 @@
+"""What every tool shares: its registration record, the context it runs in, and argument error texts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import ValidationError
+
+from polar_mcp.config import Settings
+from polar_mcp.errors import ConfigError
+from polar_mcp.polar import PolarClient
+
+__all__ = [
+    "DEMO_NOTICE",
+    "Tool",
+    "ToolContext",
+    "describe_unknown_arguments",
+    "describe_validation_error",
+    "read_only",
+]
+
+DEMO_NOTICE = "DEMO DATA: a made-up sample organization, not your customers."
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool needs at call time: settings, the one shared Polar client, and start-up problems."""
+
+    settings: Settings
+    polar: PolarClient
+    config_error: ConfigError | None = None
+
+    @property
+    def notice(self) -> str | None:
+        """The line every demo result starts with, so nobody mistakes sample data for their own."""
+        return DEMO_NOTICE if self.settings.demo else None
+
+    def check_ready(self) -> None:
+        """Raise the configuration problem as a tool error: each call explains which variable to fix."""
+        if self.config_error is not None:
+            raise ToolError(str(self.config_error))
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One tool module's record: `register` adds the tool to a server; the hints word argument errors."""
+
+    name: str
+    register: Callable[[MCPServer, ToolContext], None]
+    argument_hints: Mapping[str, str]
+    """What each argument accepts, in the words an error message uses."""
+    argument_aliases: Mapping[str, str] = field(default_factory=dict)
+    """Argument names assistants reach for that the tool does not have, and what to use instead."""
+
+
+def read_only(title: str) -> ToolAnnotations:
+    """Annotations of a tool that only reads from Polar, the same for every tool here."""
+    return ToolAnnotations(
+        title=title,
+        read_only_hint=True,
+        destructive_hint=False,
+        idempotent_hint=True,
+        open_world_hint=True,
+    )
+
+
+def describe_validation_error(error: ValidationError, tool: Tool) -> str:
+    """Turn pydantic's report into one line per argument: what was wrong and what is allowed."""
+    lines: list[str] = []
+    seen: set[str] = set()
+    for item in error.errors(include_url=False):
+        loc = [str(part) for part in item["loc"]]
+        argument = loc[0] if loc else "arguments"
+        if argument in seen:
+            continue
+        seen.add(argument)
+        where = argument + "".join(f"[{part}]" for part in loc[1:] if not _is_type_tag(part))
+        got = _short(item.get("input"))
+        allowed = tool.argument_hints.get(argument, "a value of the documented type")
+        lines.append(f"Invalid argument {where}: got {got}; {argument} must be {allowed}.")
+    lines.append(f"Nothing was sent to Polar; fix the argument and call {tool.name} again.")
+    return "\n".join(lines)
+
+
+def describe_unknown_arguments(unknown: Sequence[str], tool: Tool) -> str:
+    """Explain arguments the tool does not have; Polar would silently ignore them and return everyone."""
+    lines = []
+    for name in unknown:
+        hint = tool.argument_aliases.get(name)
+        lines.append(f"Unknown argument {name!r}" + (f": {hint}." if hint else "."))
+    lines.append(
+        f"{tool.name} accepts only: {', '.join(tool.argument_hints)}. "
+        "Nothing was sent to Polar; call again without the unknown arguments."
+    )
+    return "\n".join(lines)
+
+
+def _is_type_tag(part: str) -> bool:
+    # pydantic adds union member tags such as `list[...]` to locations; they mean nothing to a caller.
+    return (
+        part in {"str", "int", "bool", "uuid", "function-after[...]"}
+        or "[" in part
+        or part.startswith(("function-", "constrained-"))
+    )
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

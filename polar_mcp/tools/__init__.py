@@ -1,0 +1,10 @@
+"""The tools, one module each; `build_server` registers them in this order."""
+
+from __future__ import annotations
+
+from polar_mcp.toolkit import Tool
+from polar_mcp.tools import list_customers
+
+__all__ = ["TOOLS"]
+
+TOOLS: tuple[Tool, ...] = (list_customers.TOOL,)
