@@ -16,6 +16,7 @@ from polar_mcp import __version__
 from polar_mcp.config import Settings
 from polar_mcp.errors import ConfigError
 from polar_mcp.runtime import LOG_LEVELS, configure_logging, load_settings
+from polar_mcp.text import clean_lines, clean_value
 
 __all__ = ["main"]
 
@@ -104,12 +105,13 @@ async def _call(
     server = build_server(settings, transport=transport)
     async with Client(server, mode="legacy") as client:
         result = await client.call_tool(tool, arguments)
-    text = "\n".join(block.text for block in result.content if block.type == "text")
+    # The terminal is a boundary of its own: nothing printed may carry an escape or control sequence.
+    text = clean_lines("\n".join(block.text for block in result.content if block.type == "text"))
     if result.is_error:
         print(text, file=sys.stderr)
         return 1
     if as_json:
-        print(json.dumps(result.structured_content, ensure_ascii=False, indent=2))
+        print(json.dumps(clean_value(result.structured_content), ensure_ascii=False, indent=2))
     else:
         print(text)
     return 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import logging
+import math
 import random
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,14 +35,19 @@ from polar_mcp.errors import (
 )
 from polar_mcp.models import ApiCustomerPage, ApiProductPage, parse_customer_state, parse_page, parse_products
 from polar_mcp.query import CustomerQuery
+from polar_mcp.text import clean_value, relay
 
 __all__ = [
+    "CALL_BUDGET_CAP",
     "CUSTOMERS",
     "MAX_ATTEMPTS",
+    "MAX_BODY_BYTES",
+    "MAX_JSON_DEPTH",
     "PRODUCTS",
     "RETRY_BUDGET",
     "Endpoint",
     "PolarClient",
+    "call_budget",
     "customer_state_endpoint",
     "error_for_response",
     "error_for_transport",
@@ -52,9 +60,21 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 RETRY_BUDGET = 10.0  # seconds of sleeping allowed across all retries of one call
+# A whole call, attempts and waits included, ends within this unless POLAR_TIMEOUT alone is longer:
+# MCP clients commonly give up on a request after 60 s.
+CALL_BUDGET_CAP = 55.0
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 4.0
+MAX_RETRY_AFTER = 3600.0  # a longer or non-finite Retry-After is read as this
 MAX_PRODUCT_IDS = 100  # one page of the product list
+# A JSON answer is read whole; 100 detailed customers with full metadata are well under 1 MiB.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_ERROR_BODY_BYTES = 64 * 1024  # of a failed answer, only enough for Polar's 422 details
+MAX_JSON_DEPTH = 64  # Polar's objects nest a handful of levels
+REASON_LIMIT = 60  # characters of an upstream reason phrase relayed
+DETAIL_LIMIT = 500  # characters of Polar's 422 details relayed
+MAX_CONNECTIONS = 100  # requests to Polar under way at once, across all calls of this process
+POOL_WAIT = 5.0  # seconds a request waits for a free connection before the call gives up
 
 Sleep = Callable[[float], Awaitable[None]]
 _Parsed = TypeVar("_Parsed")
@@ -94,6 +114,14 @@ def customer_state_endpoint(*, customer_id: str | None = None, external_id: str 
     )
 
 
+def call_budget(
+    timeout: float, max_attempts: int = MAX_ATTEMPTS, retry_budget: float = RETRY_BUDGET
+) -> float:
+    """Seconds one call may take in all, every attempt and wait included: each attempt has `timeout`
+    (connect, headers and body), but the sum is capped at `CALL_BUDGET_CAP` unless `timeout` is longer."""
+    return max(timeout, min(max_attempts * timeout + retry_budget, CALL_BUDGET_CAP))
+
+
 def should_retry(status_code: int) -> bool:
     """GET is idempotent, so rate limits and server-side faults are worth another attempt."""
     return status_code == 429 or status_code >= 500
@@ -115,23 +143,30 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds):
         return None
-    seconds: float = when.timestamp() - (time.time() if now is None else now)
-    return max(0.0, seconds)
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 def error_for_response(
-    response: httpx.Response, settings: Settings, attempts: int = 1, endpoint: Endpoint = CUSTOMERS
+    response: httpx.Response,
+    settings: Settings,
+    attempts: int = 1,
+    endpoint: Endpoint = CUSTOMERS,
+    body: bytes | None = None,
 ) -> PolarError:
-    """Map a non-2xx response to the error that tells the assistant what to do."""
+    """Map a non-2xx response to the error that tells the assistant what to do. `body` is what was read
+    of it (bounded); without it the response's own content is used."""
     status = response.status_code
     where = settings.environment_label
+    reason = relay(response.reason_phrase, settings.access_token, REASON_LIMIT)
     if status == 401:
         other = "sandbox" if settings.environment == "production" else "production"
         return AuthError(
@@ -164,9 +199,9 @@ def error_for_response(
             status_code=status,
         )
     if status == 422:
+        details = _validation_details(response, body, settings.access_token)
         return InvalidRequest(
-            f"Polar rejected the request (422): {_validation_details(response, settings.access_token)}. "
-            "Fix these arguments and call the tool again.",
+            f"Polar rejected the request (422): {details}. Fix these arguments and call the tool again.",
             status_code=status,
         )
     if status == 429:
@@ -180,12 +215,11 @@ def error_for_response(
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     if status >= 500:
         return UpstreamError(
-            f"{where} failed with {status} {response.reason_phrase}{tries}. "
-            "This is on Polar's side; try again in a minute.",
+            f"{where} failed with {status} {reason}{tries}. This is on Polar's side; try again in a minute.",
             status_code=status,
         )
     return UpstreamError(
-        f"{where} answered with unexpected status {status} {response.reason_phrase}. "
+        f"{where} answered with unexpected status {status} {reason}. "
         "Check POLAR_SERVER_URL; if it is right, report this to the polar-mcp maintainers.",
         status_code=status,
     )
@@ -195,38 +229,97 @@ def error_for_transport(exc: httpx.HTTPError, settings: Settings, attempts: int)
     """Map an httpx failure (no response at all) to `PolarUnreachable`, without echoing its text."""
     where = settings.environment_label
     tries = f" ({attempts} attempts)" if attempts > 1 else ""
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpx.PoolTimeout):
         return PolarUnreachable(
-            f"{where} did not answer within {settings.timeout:g} seconds{tries}. "
-            "Try again shortly; on a slow link raise POLAR_TIMEOUT."
+            f"polar-mcp already has {MAX_CONNECTIONS} requests to Polar under way, the most it runs at once, "
+            f"and none finished within {_pool_wait(settings):g} seconds. Try again in a few seconds."
         )
+    if isinstance(exc, httpx.TimeoutException):
+        return timed_out(settings, attempts)
     return PolarUnreachable(
         f"Could not connect to {where}{tries}: {type(exc).__name__}. "
         "Check the network connection and POLAR_SERVER_URL, then try again."
     )
 
 
-def _validation_details(response: httpx.Response, token: str | None) -> str:
-    """Polar's own words for each rejected parameter; the only upstream text we relay, so redacted."""
+def timed_out(settings: Settings, attempts: int) -> PolarUnreachable:
+    """The error for an attempt (or the last of several) that ran out of time."""
+    tries = f" ({attempts} attempts)" if attempts > 1 else ""
+    return PolarUnreachable(
+        f"{settings.environment_label} did not answer within {settings.timeout:g} seconds{tries}. "
+        "Try again shortly; on a slow link raise POLAR_TIMEOUT."
+    )
+
+
+def _pool_wait(settings: Settings) -> float:
+    # Shorter than the attempt's deadline, so that a full pool is told apart from a slow Polar.
+    return min(POOL_WAIT, settings.timeout / 2)
+
+
+def _validation_details(response: httpx.Response, body: bytes | None, token: str | None) -> str:
+    """Polar's own words for each rejected parameter, cleaned, redacted and bounded."""
     try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
+        payload = json.loads(response.content if body is None else body)
+        detail = payload.get("detail")
+    except (ValueError, AttributeError, RecursionError, httpx.ResponseNotRead):
         return "no details given"
-    text = str(detail)[:300] if detail else "no details given"
+    if not detail:
+        return "no details given"
+    text = str(detail)[: DETAIL_LIMIT * 2]
     if isinstance(detail, list):
         parts = []
-        for item in detail:
+        for item in detail[:20]:
             if not isinstance(item, dict):
                 continue
-            loc = [str(p) for p in item.get("loc", []) if p != "query"]
-            parts.append(f"{'.'.join(loc) or 'request'}: {item.get('msg', 'invalid')}")
+            loc = item.get("loc")
+            where = loc if isinstance(loc, list) else [] if loc is None else [loc]
+            names = [str(part)[:100] for part in where[:10] if part != "query"]
+            parts.append(f"{'.'.join(names) or 'request'}: {str(item.get('msg', 'invalid'))[:DETAIL_LIMIT]}")
         if parts:
             text = "; ".join(parts)
-    return text.replace(token, "[redacted]") if token else text
+    return relay(text, token, DETAIL_LIMIT)
+
+
+class _NoCookies(http.cookiejar.CookiePolicy):
+    """Refuse every cookie: one process serves many users, and Polar's API needs none."""
+
+    netscape = True
+    rfc2965 = False
+    hide_cookie2 = True
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+    def domain_return_ok(self, domain: str, request: urllib.request.Request) -> bool:
+        return False
+
+    def path_return_ok(self, path: str, request: urllib.request.Request) -> bool:
+        return False
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((member, depth + 1) for member in item.values())
+        elif isinstance(item, list):
+            stack.extend((member, depth + 1) for member in item)
+    return False
 
 
 class PolarClient:
-    """Async client for the Polar endpoints the tools need; share one per process."""
+    """Async client for the Polar endpoints the tools need; share one per process.
+
+    Time: each attempt has `settings.timeout` seconds for connect, headers and body together; a call,
+    all its attempts and waits included, ends within `call_budget(settings.timeout)`. Size: a JSON answer
+    is read up to `MAX_BODY_BYTES`, a failed answer up to `MAX_ERROR_BODY_BYTES`. No cookie is kept.
+    """
 
     def __init__(
         self,
@@ -237,6 +330,7 @@ class PolarClient:
         jitter: Callable[[], float] = random.random,
         retry_budget: float = RETRY_BUDGET,
         max_attempts: int = MAX_ATTEMPTS,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.settings = settings
         self._transport = transport
@@ -244,6 +338,8 @@ class PolarClient:
         self._jitter = jitter
         self._retry_budget = retry_budget
         self._max_attempts = max_attempts
+        self.max_body_bytes = max_body_bytes
+        self.call_budget = call_budget(settings.timeout, max_attempts, retry_budget)
         self._http: httpx.AsyncClient | None = None
 
     def _client(self) -> httpx.AsyncClient:
@@ -255,9 +351,11 @@ class PolarClient:
             self._http = httpx.AsyncClient(
                 base_url=self.settings.server_url,
                 headers=headers,
-                timeout=self.settings.timeout,
+                timeout=httpx.Timeout(self.settings.timeout, pool=_pool_wait(self.settings)),
+                limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=20),
                 transport=self._transport,
                 follow_redirects=False,
+                cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
             )
         return self._http
 
@@ -293,29 +391,68 @@ class PolarClient:
             return parse(payload)
         except InvalidResponse as exc:
             raise InvalidResponse(
-                f"{self.settings.environment_label} answered but {exc}. "
+                f"{self.settings.environment_label} answered but "
+                f"{relay(str(exc), self.settings.access_token, DETAIL_LIMIT)}. "
                 "Check POLAR_SERVER_URL and POLAR_API_VERSION; try again if it was a one-off."
             ) from None
 
+    async def read_body(self, response: httpx.Response, limit: int) -> bytes:
+        """Read a streamed body of at most `limit` bytes (after decompression); raise `InvalidResponse`
+        beyond that, without reading the rest."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, limit: int) -> InvalidResponse:
+        return InvalidResponse(
+            f"{self.settings.environment_label} sent an answer larger than {limit // (1024 * 1024)} MiB, "
+            "more than any page should be; nothing of it was used. Ask for fewer items (a smaller limit); "
+            "if it persists, check POLAR_SERVER_URL."
+        )
+
     async def _get_json(self, endpoint: Endpoint, params: Sequence[tuple[str, str]]) -> Any:
+        """The body of a JSON endpoint, bounded in size and depth, with every string cleaned: no tool
+        ever sees control or invisible characters from upstream."""
         async with self.stream(endpoint, params) as response:
-            body = await response.aread()
+            body = await self.read_body(response, self.max_body_bytes)
         try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            kind = response.headers.get("content-type", "unknown content type")
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            payload = _NOT_JSON
+        if payload is _NOT_JSON:
+            kind = relay(response.headers.get("content-type", "unknown content type"), None, 80)
             raise InvalidResponse(
                 f"{self.settings.environment_label} answered {response.status_code} with {kind}, not JSON. "
                 "A proxy or a wrong POLAR_SERVER_URL may be in the way; try again, and check the URL if it "
                 "persists."
-            ) from None
+            )
+        if _too_deep(payload, MAX_JSON_DEPTH):
+            raise InvalidResponse(
+                f"{self.settings.environment_label} answered with JSON nested more than {MAX_JSON_DEPTH} "
+                "levels deep, unlike any Polar answer. Check POLAR_SERVER_URL; try again if it was a one-off."
+            )
+        return clean_value(payload)
 
     @asynccontextmanager
     async def stream(
         self, endpoint: Endpoint, params: Sequence[tuple[str, str]]
     ) -> AsyncIterator[httpx.Response]:
         """The one request path: GET `endpoint`, retrying within the budget; yields a successful response
-        whose body is not read yet, so a caller can stream it. Every failure is a `PolarError`."""
+        whose body is not read yet, so a caller can stream it. Every failure is a `PolarError`.
+
+        The attempt's deadline also covers whatever the caller does inside the `async with`, body reads
+        included: when it passes, the caller's pending read is cancelled and `PolarUnreachable` is raised
+        from the `async with`. Read JSON with `read_body` (size-bounded); a streaming caller bounds its
+        own size and cleans what it relays.
+        """
         token = self.settings.access_token
         if not token:
             raise ConfigError(f"POLAR_ACCESS_TOKEN is not set, so Polar cannot be queried. {TOKEN_HELP}")
@@ -326,41 +463,71 @@ class PolarClient:
             params=httpx.QueryParams(tuple(params)),
             headers={"Authorization": f"Bearer {token}"},
         )
+        budget_ends = anyio.current_time() + self.call_budget
         slept = 0.0
         attempt = 0
         while True:
             attempt += 1
-            try:
-                response = await client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                failure: PolarError = error_for_transport(exc, self.settings, attempt)
-                retry_after = None
-                logger.warning("Polar request failed (attempt %d): %s", attempt, type(exc).__name__)
-            else:
-                if response.is_success:
-                    logger.debug("Polar answered %d (attempt %d)", response.status_code, attempt)
-                    try:
-                        yield response
-                    finally:
-                        await response.aclose()
-                    return
+            failure: PolarError | None = None
+            retry_after: float | None = None
+            delivered = False
+            with anyio.CancelScope(
+                deadline=min(anyio.current_time() + self.settings.timeout, budget_ends)
+            ) as scope:
                 try:
-                    await response.aread()
-                except httpx.HTTPError:
-                    pass  # the status alone decides the error
-                finally:
-                    await response.aclose()
-                failure = error_for_response(response, self.settings, attempt, endpoint)
-                logger.warning("Polar answered %d (attempt %d)", response.status_code, attempt)
-                if not should_retry(response.status_code):
+                    response = await client.send(request, stream=True)
+                except httpx.HTTPError as exc:
+                    failure = error_for_transport(exc, self.settings, attempt)
+                    logger.warning("Polar request failed (attempt %d): %s", attempt, type(exc).__name__)
+                    if isinstance(exc, httpx.PoolTimeout):
+                        raise failure from None  # local congestion: another attempt would only add to it
+                else:
+                    try:
+                        if response.is_success:
+                            logger.debug("Polar answered %d (attempt %d)", response.status_code, attempt)
+                            delivered = True
+                            yield response
+                        else:
+                            body = await self._error_body(response)
+                            failure = error_for_response(response, self.settings, attempt, endpoint, body)
+                            logger.warning("Polar answered %d (attempt %d)", response.status_code, attempt)
+                            if not should_retry(response.status_code):
+                                raise failure
+                            retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    finally:
+                        with anyio.CancelScope(shield=True):
+                            await response.aclose()
+            if scope.cancelled_caught:
+                logger.warning("Polar attempt %d ran out of time", attempt)
+                failure = timed_out(self.settings, attempt)
+                if delivered:
                     raise failure
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if delivered:
+                return
+            assert failure is not None
             if attempt >= self._max_attempts:
                 raise failure
             delay = retry_delay(attempt, retry_after, self._jitter())
-            if slept + delay > self._retry_budget:
+            if slept + delay > self._retry_budget or anyio.current_time() + delay >= budget_ends:
                 # Polar's Retry-After is the whole window (often 60 s): waiting that long inside
                 # one tool call would stall the assistant, so tell it when to come back instead.
                 raise failure
             await self._sleep(delay)
             slept += delay
+
+    async def _error_body(self, response: httpx.Response) -> bytes | None:
+        """As much of a failed answer as the error map needs; the status alone decides if reading fails."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= MAX_ERROR_BODY_BYTES:
+                    break
+        except httpx.HTTPError:
+            return None
+        return b"".join(chunks)[:MAX_ERROR_BODY_BYTES]
+
+
+_NOT_JSON = object()

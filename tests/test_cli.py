@@ -99,3 +99,30 @@ def test_main_in_process_reports_tool_errors(capsys: pytest.CaptureFixture[str])
 
     assert main(["call", "list_customers", '{"page": 0}', "--demo"]) == 1
     assert "page must be an integer of at least 1" in capsys.readouterr().err
+
+
+HOSTILE_NAME = "Eve\x1b]0;owned\x07\x1b[2J\u202eexe.pdf\x9b31m"
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_call_never_prints_escape_or_control_sequences(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    import anyio
+    import httpx
+
+    from polar_mcp import cli, polar
+    from polar_mcp.config import Settings
+    from polar_mcp.sample import sample_customers
+    from polar_mcp.standin import FakePolar
+
+    customers = sample_customers(3, seed=1)
+    customers[0]["name"] = HOSTILE_NAME
+    # Even if text reached the result uncleaned, the terminal boundary must still hold.
+    monkeypatch.setattr(polar, "clean_value", lambda value: value)
+    settings = Settings(access_token=DEFAULT_TOKEN)
+    transport = httpx.MockTransport(FakePolar(customers))
+    assert anyio.run(cli._call, settings, transport, "list_customers", '{"sorting": ["name"]}', as_json) == 0
+    out = capsys.readouterr().out
+    assert "Eve]0;owned[2Jexe.pdf31m" in out
+    assert not any(char in out for char in "\x1b\x07\u202e\x9b")

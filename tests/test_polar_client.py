@@ -13,6 +13,7 @@ from polar_mcp import errors
 from polar_mcp.config import Settings
 from polar_mcp.polar import (
     PolarClient,
+    call_budget,
     error_for_response,
     error_for_transport,
     parse_retry_after,
@@ -287,3 +288,39 @@ async def test_client_follows_no_redirects_and_uses_the_trailing_slash(fake: Fak
     await client.aclose()
     assert len(page.items) == 3
     assert str(fake.requests[0].url).startswith("https://api.polar.sh/v1/customers/?")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("inf", 3600.0),
+        ("-inf", 0.0),
+        ("nan", None),
+        ("1e30", 3600.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 3600.0),
+    ],
+)
+def test_parse_retry_after_never_gives_an_unbounded_or_unreadable_wait(
+    header: str, expected: float | None
+) -> None:
+    assert parse_retry_after(header, now=1795564800.0) == expected
+
+
+@pytest.mark.anyio
+async def test_retry_after_infinity_is_told_as_a_bounded_wait(fake: FakePolar) -> None:
+    fake.fail_next(Fault(429, None, {"Retry-After": "inf"}))
+    result = await call_with(fake)
+    assert "Retry in 3600 seconds" in text_of(result) and "inf" not in text_of(result)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "budget"),
+    [(2.0, 16.0), (0.5, 11.5), (30.0, 55.0), (120.0, 120.0)],
+)
+def test_call_budget_covers_attempts_and_waits_within_the_cap(timeout: float, budget: float) -> None:
+    assert call_budget(timeout) == budget
+
+
+def test_pool_exhaustion_has_its_own_message() -> None:
+    error = error_for_transport(httpx.PoolTimeout("full"), SETTINGS, attempts=1)
+    assert "requests to Polar under way" in str(error) and "did not answer" not in str(error)

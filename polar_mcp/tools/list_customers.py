@@ -155,9 +155,8 @@ def register(server: MCPServer, context: ToolContext) -> None:
         # Derive the last page ourselves if Polar ever omits or zeroes max_page while items exist.
         max_page = api_page.pagination.max_page or (math.ceil(total / limit) if total else 0)
         has_more = page < max_page
-        records = (
-            [summarize(item) for item in api_page.items] if response_format == "concise" else api_page.items
-        )
+        items = api_page.items[:limit]  # never render more than was asked for, whatever Polar sent
+        records = [summarize(item) for item in items] if response_format == "concise" else items
         result: dict[str, Any] = {
             "customers": records,
             "page": page,
