@@ -17,6 +17,7 @@ from polar_mcp.errors import ConfigError, PolarMCPError
 from polar_mcp.polar import PolarClient
 from polar_mcp.toolkit import Tool, ToolContext, describe_unknown_arguments, describe_validation_error
 from polar_mcp.tools import TOOLS
+from polar_mcp.views import apps_extension
 
 __all__ = ["INSTRUCTIONS", "PolarMCPServer", "build_server"]
 
@@ -87,6 +88,7 @@ def build_server(
         title="Polar customers",
         version=__version__,
         instructions=INSTRUCTIONS,
+        extensions=[apps_extension()],
     )
     server.polar = polar
     server.tools_by_name = {}

@@ -16,6 +16,7 @@ from polar_mcp.models import CustomerPage, summarize
 from polar_mcp.query import MAX_LIMIT, CustomerQuery, MetadataFilter, ResponseFormat, SortKey
 from polar_mcp.render import cell, compact, metadata_text
 from polar_mcp.toolkit import Tool, ToolContext, read_only
+from polar_mcp.views import CUSTOMERS_TABLE, tool_meta
 
 __all__ = ["CONCISE_COLUMNS", "NAME", "TOOL", "render_page"]
 
@@ -77,7 +78,13 @@ ARGUMENT_ALIASES: dict[str, str] = {
 def register(server: MCPServer, context: ToolContext) -> None:
     """Add `list_customers` to `server`."""
 
-    @server.tool(name=NAME, title=TITLE, description=DESCRIPTION, annotations=read_only(TITLE))
+    @server.tool(
+        name=NAME,
+        title=TITLE,
+        description=DESCRIPTION,
+        annotations=read_only(TITLE),
+        meta=tool_meta(CUSTOMERS_TABLE),
+    )
     async def list_customers(
         organization_id: Annotated[
             UUID | list[UUID] | None,

@@ -1,0 +1,222 @@
+"""The views in a real browser: headless Chromium, a host built on the App SDK's app-bridge, the demo server.
+
+What a person sees and does: rows, paging, sorting, search, errors, theme, narrow widths, the keyboard.
+In CI (CI=true) a missing browser fails the run; elsewhere these tests skip without Chromium or node tools.
+Each view is screenshotted in light and dark into docs/screenshots/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.harness import ROOT, chromium_path, demo_host, missing_tools
+
+MISSING = missing_tools()
+if MISSING and os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+    pytest.fail(f"CI runs the browser tests; missing: {', '.join(MISSING)}", pytrace=False)
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"browser tests need: {', '.join(MISSING)}")
+
+if not MISSING:
+    from playwright.sync_api import Browser, FrameLocator, Page, expect, sync_playwright
+
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+TIMEOUT_MS = 15_000  # every wait on the page is bounded by this
+
+
+@pytest.fixture(scope="module")
+def host_url() -> Iterator[str]:
+    with demo_host() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path())
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, host_url: str) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 760, "height": 900}, device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{host_url}/host.html")
+    yield page
+    context.close()
+    assert errors == [], "the host or a view logged errors"
+
+
+def show(page: Page, tool: str, arguments: dict[str, Any], theme: str = "light") -> FrameLocator:
+    """Have the host call `tool` and render its view; returns the view's frame."""
+    result = page.evaluate("([t, a, o]) => host.show(t, a, o)", [tool, arguments, {"theme": theme}])
+    assert isinstance(result, dict)
+    return page.frame_locator("iframe")
+
+
+def structured(page: Page, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The structured result of a call made straight to the server: what the view should show."""
+    result = page.evaluate("([t, a]) => host.call(t, a)", [tool, arguments])
+    assert not result.get("isError"), result
+    content: dict[str, Any] = result["structuredContent"]
+    return content
+
+
+def view_calls(page: Page) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = page.evaluate("() => host.calls")
+    return calls
+
+
+def names_shown(view: FrameLocator) -> list[str]:
+    return [
+        name.strip()
+        for name in view.locator("tbody td.name").evaluate_all(
+            "cells => cells.map(cell => cell.firstChild.textContent)"
+        )
+    ]
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("iframe").screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled")
+
+
+# --- customers table (list_customers) ---------------------------------------------------------------
+
+
+def test_table_shows_the_page_with_its_summary_and_the_demo_notice(page: Page) -> None:
+    view = show(page, "list_customers", {"limit": 10})
+    expect(view.locator("tbody tr")).to_have_count(10)
+    expect(view.locator(".summary")).to_have_text("Customers 1-10 of 320 (page 1 of 32).")
+    expect(view.get_by_role("note")).to_have_text(
+        "DEMO DATA: a made-up sample organization, not your customers."
+    )
+    expected = structured(page, "list_customers", {"limit": 10})
+    assert names_shown(view) == [c["name"] for c in expected["customers"]]
+    first = view.locator("tbody tr").first
+    expect(first.locator("td.email")).to_have_text(expected["customers"][0]["email"])
+    expect(first.locator("td.country")).to_have_text(expected["customers"][0]["country"])
+
+
+def test_next_page_shows_customers_11_to_20_with_the_same_filters(page: Page) -> None:
+    filters = {"limit": 10, "metadata": {"plan": ["free", "pro"]}}
+    view = show(page, "list_customers", filters)
+    first_page = structured(page, "list_customers", filters)
+    expect(view.locator(".summary")).to_contain_text("Customers 1-10 of")
+    view.get_by_role("button", name="Next").click()
+    total, last = first_page["total_count"], first_page["max_page"]
+    expect(view.locator(".summary")).to_have_text(f"Customers 11-20 of {total} (page 2 of {last}).")
+    second_page = structured(page, "list_customers", {**filters, "page": 2})
+    assert names_shown(view) == [c["name"] for c in second_page["customers"]]
+    assert view_calls(page) == [{"name": "list_customers", "arguments": {**filters, "page": 2}}]
+    view.get_by_role("button", name="Previous").click()
+    expect(view.locator(".summary")).to_have_text(f"Customers 1-10 of {total} (page 1 of {last}).")
+    assert names_shown(view) == [c["name"] for c in first_page["customers"]]
+
+
+def test_previous_is_disabled_on_the_first_page_and_next_on_the_last(page: Page) -> None:
+    view = show(page, "list_customers", {"limit": 100, "page": 4})
+    expect(view.locator(".summary")).to_have_text("Customers 301-320 of 320 (page 4 of 4).")
+    expect(view.get_by_role("button", name="Next")).to_be_disabled()
+    view.get_by_role("button", name="Previous").click()
+    expect(view.locator(".summary")).to_have_text("Customers 201-300 of 320 (page 3 of 4).")
+    expect(view.get_by_role("button", name="Next")).to_be_enabled()
+
+
+def test_sorting_by_name_reorders_through_the_tool(page: Page) -> None:
+    view = show(page, "list_customers", {"limit": 10})
+    newest = names_shown(view)
+    view.get_by_role("button", name="Name").click()
+    expect(view.locator("th.col-name")).to_have_attribute("aria-sort", "ascending")
+    ascending = [
+        c["name"] for c in structured(page, "list_customers", {"limit": 10, "sorting": ["name"]})["customers"]
+    ]
+    assert names_shown(view) == ascending != newest
+    view.get_by_role("button", name="Name").click()
+    expect(view.locator("th.col-name")).to_have_attribute("aria-sort", "descending")
+    descending = [
+        c["name"]
+        for c in structured(page, "list_customers", {"limit": 10, "sorting": ["-name"]})["customers"]
+    ]
+    assert names_shown(view) == descending
+    assert [call["arguments"]["sorting"] for call in view_calls(page)] == [["name"], ["-name"]]
+
+
+def test_search_box_calls_the_tool_with_query(page: Page) -> None:
+    view = show(page, "list_customers", {"limit": 10})
+    view.get_by_role("searchbox", name="Search customers").fill("usr_42")
+    view.get_by_role("button", name="Search").click()
+    expected = structured(page, "list_customers", {"limit": 10, "query": "usr_42", "page": 1})
+    expect(view.locator("tbody tr")).to_have_count(len(expected["customers"]))
+    assert names_shown(view) == [c["name"] for c in expected["customers"]]
+    expect(view.locator("td.external_id").first).to_contain_text("usr_42")
+
+
+def test_a_search_without_matches_says_so(page: Page) -> None:
+    view = show(page, "list_customers", {"query": "nobody-by-this-name"})
+    expect(view.get_by_role("status")).to_have_text("No customers match.")
+    expect(view.locator("table")).to_have_count(0)
+
+
+def test_a_tool_error_shows_its_message(page: Page) -> None:
+    view = show(page, "list_customers", {"limit": 300})
+    alert = view.get_by_role("alert")
+    expect(alert).to_contain_text("Invalid argument limit: got 300; limit must be an integer from 1 to 100.")
+    expect(alert).to_contain_text("fix the argument and call list_customers again")
+
+
+def test_table_follows_the_host_theme_and_its_changes(page: Page) -> None:
+    view = show(page, "list_customers", {"limit": 10}, theme="dark")
+    expect(view.locator("html")).to_have_attribute("data-theme", "dark")
+    expect(view.locator("body")).to_have_css("background-color", "rgb(38, 38, 36)")
+    expect(view.locator("body")).to_have_css("color", "rgb(250, 249, 245)")
+    screenshot(page, "customers-table-dark")
+    page.evaluate("() => host.setTheme('light')")
+    expect(view.locator("html")).to_have_attribute("data-theme", "light")
+    expect(view.locator("body")).to_have_css("background-color", "rgb(250, 249, 245)")
+    screenshot(page, "customers-table-light")
+
+
+def test_table_fits_a_narrow_chat_column(page: Page) -> None:
+    page.set_viewport_size({"width": 360, "height": 800})
+    view = show(page, "list_customers", {"limit": 10})
+    expect(view.locator("tbody tr")).to_have_count(10)
+    expect(view.locator("th.col-external_id")).to_be_hidden()
+    expect(view.locator("th.col-name")).to_be_visible()
+    overflow = view.locator("html").evaluate("el => el.scrollWidth - el.clientWidth")
+    assert overflow <= 0, "the view scrolls sideways at 360 px"
+
+
+def test_table_works_from_the_keyboard(page: Page) -> None:
+    view = show(page, "list_customers", {"limit": 10})
+    expect(view.locator("tbody tr")).to_have_count(10)
+    search = view.get_by_role("searchbox", name="Search customers")
+    search.focus()
+    page.keyboard.type("usr_31")
+    page.keyboard.press("Enter")
+    expect(view.locator("td.external_id").first).to_contain_text("usr_31")
+    expected = structured(page, "list_customers", {"limit": 10, "query": "usr_31", "page": 1})
+    expect(view.locator(".summary")).to_have_text(
+        f"Customers 1-10 of {expected['total_count']} (page 1 of {expected['max_page']})."
+    )
+    # Tab from the search field reaches the column headers, then the pager; Enter activates.
+    view.get_by_role("button", name="Name").focus()
+    page.keyboard.press("Enter")
+    expect(view.locator("th.col-name")).to_have_attribute("aria-sort", "ascending")
+    view.get_by_role("button", name="Next").focus()
+    page.keyboard.press("Enter")
+    expect(view.locator(".summary")).to_contain_text("Customers 11-")
+    assert view_calls(page)[-1]["arguments"] == {
+        "limit": 10,
+        "query": "usr_31",
+        "page": 2,
+        "sorting": ["name"],
+    }

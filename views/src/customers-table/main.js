@@ -1,0 +1,136 @@
+// Customers table for list_customers: sort by a column, page, search, open a customer.
+import { startView } from "../shared/app.js";
+import { emptyState, errorState, h, loadingState, notice, show } from "../shared/dom.js";
+import { columnsOf, nextSorting, pageSummary, sortState } from "./table.js";
+
+const TOOL = "list_customers";
+const root = document.getElementById("root");
+const state = { args: {}, data: null, error: null, busy: false };
+
+const view = startView("polar-mcp customers table", {
+  input(args) {
+    state.args = { ...args };
+  },
+  result(outcome) {
+    state.data = outcome.data ?? null;
+    state.error = outcome.error ?? null;
+    render();
+  },
+});
+
+// Call list_customers again with the same filters and `changes`, then show what it returned.
+async function reload(changes) {
+  const args = { ...state.args, ...changes };
+  for (const [key, value] of Object.entries(args)) if (value === undefined) delete args[key];
+  state.busy = true;
+  render();
+  const outcome = await view.call(TOOL, args);
+  state.busy = false;
+  if (outcome.data) state.args = args;
+  state.data = outcome.data ?? state.data;
+  state.error = outcome.error ?? null;
+  render();
+}
+
+function render() {
+  if (!state.data && !state.error) return show(root, loadingState());
+  const data = state.data;
+  const parts = [notice(data), searchForm()];
+  if (state.error) parts.push(errorState(state.error));
+  if (data) {
+    parts.push(h("p", { class: "summary", id: "summary" }, pageSummary(data)));
+    if (data.customers.length) parts.push(table(data), pager(data));
+    else parts.push(emptyState(data.total_count ? "Nothing on this page." : "No customers match."));
+  }
+  show(root, h("div", { class: state.busy ? "busy" : "", "aria-busy": state.busy ? "true" : "false" }, parts));
+}
+
+function searchForm() {
+  const input = h("input", {
+    type: "search",
+    name: "query",
+    placeholder: "Name, email or external ID",
+    "aria-label": "Search customers",
+    value: state.args.query ?? "",
+    maxlength: 500,
+  });
+  // No <form>: a sandboxed view may not submit forms (hosts rarely grant allow-forms), so Enter and the
+  // button search directly.
+  const search = () => reload({ query: input.value.trim() || undefined, page: 1 });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      search();
+    }
+  });
+  return h(
+    "div",
+    { class: "toolbar" },
+    h("div", { class: "search", role: "search" }, input, h("button", { type: "button", disabled: state.busy, onclick: search }, "Search")),
+  );
+}
+
+const HEADINGS = {
+  name: "Name",
+  email: "Email",
+  external_id: "External ID",
+  type: "Type",
+  country: "Country",
+  created_at: "Created",
+};
+
+function table(data) {
+  const columns = columnsOf(data.customers);
+  const sorted = sortState(state.args.sorting);
+  const head = columns.map((column) => {
+    const direction = sorted.key === column ? sorted.direction : null;
+    const label = HEADINGS[column];
+    const content = ["name", "email", "created_at"].includes(column)
+      ? h(
+          "button",
+          {
+            type: "button",
+            disabled: state.busy,
+            title: `Sort by ${label.toLowerCase()}`,
+            onclick: () => reload({ sorting: [nextSorting(state.args.sorting, column)], page: 1 }),
+          },
+          label,
+          h("span", { class: "arrow", "aria-hidden": "true" }, direction === "ascending" ? "▲" : direction === "descending" ? "▼" : ""),
+        )
+      : label;
+    return h("th", { scope: "col", class: `col-${column}`, "aria-sort": direction ?? undefined }, content);
+  });
+  const rows = data.customers.map((customer) =>
+    h(
+      "tr",
+      { "data-id": customer.id },
+      columns.map((column) => cell(customer, column)),
+    ),
+  );
+  return h(
+    "div",
+    { class: "scroll" },
+    h("table", { "aria-describedby": "summary" }, h("thead", {}, h("tr", {}, head)), h("tbody", {}, rows)),
+  );
+}
+
+function cell(customer, column) {
+  const value = customer[column];
+  if (column === "name") {
+    const meta = customer.metadata && Object.keys(customer.metadata).length
+      ? h("div", { class: "meta" }, Object.entries(customer.metadata).map(([k, v]) => `${k}=${v}`).join(", "))
+      : null;
+    return h("td", { class: "name col-name" }, value ?? h("span", { class: "muted" }, "—"), meta);
+  }
+  return h("td", { class: `${column} col-${column}` }, value ?? "");
+}
+
+function pager(data) {
+  return h(
+    "nav",
+    { class: "pager", "aria-label": "Pages" },
+    h("button", { type: "button", disabled: state.busy || data.page <= 1, onclick: () => reload({ page: data.page - 1 }) }, "← Previous"),
+    h("span", { class: "muted" }, `Page ${data.page} of ${data.max_page}`),
+    h("button", { type: "button", disabled: state.busy || !data.has_more, onclick: () => reload({ page: data.next_page }) }, "Next →"),
+  );
+}

@@ -1,0 +1,34 @@
+// Pure helpers of the customers table, kept apart from the DOM so node can test them.
+
+const ORDER = ["name", "email", "external_id", "type", "country", "created_at"];
+export const SORTABLE = ["name", "email", "created_at"];
+
+// The columns to show: those any customer on the page has (a `fields` argument may trim them).
+export function columnsOf(customers) {
+  return ORDER.filter((column) => customers.some((customer) => column in customer));
+}
+
+// The summary line, worded as the text the model reads.
+export function pageSummary(page) {
+  const shown = page.customers.length;
+  if (page.total_count === 0) return "No customers match.";
+  if (shown === 0) {
+    return `No customers on page ${page.page}: ${page.total_count} match, on pages 1 to ${page.max_page} of ${page.limit}.`;
+  }
+  const first = (page.page - 1) * page.limit + 1;
+  return `Customers ${first}-${first + shown - 1} of ${page.total_count} (page ${page.page} of ${page.max_page}).`;
+}
+
+// Which column the list is sorted by and how; Polar's default is newest first.
+export function sortState(sorting) {
+  const first = (sorting && sorting[0]) || "-created_at";
+  const descending = first.startsWith("-");
+  return { key: descending ? first.slice(1) : first, direction: descending ? "descending" : "ascending" };
+}
+
+// The sort key after a click on `column`: ascending first, then flipping on each click.
+export function nextSorting(sorting, column) {
+  const current = sortState(sorting);
+  if (current.key === column && current.direction === "ascending") return `-${column}`;
+  return column;
+}

@@ -1,0 +1,29 @@
+// Pure helpers of the customers table: `node --test views/test/`.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { columnsOf, nextSorting, pageSummary, sortState } from "../src/customers-table/table.js";
+
+const page = (fields) => ({ customers: [], page: 1, limit: 10, total_count: 0, max_page: 0, ...fields });
+
+test("summary is worded as the text the model reads", () => {
+  const customers = Array.from({ length: 10 }, () => ({}));
+  assert.equal(pageSummary(page({ customers, page: 2, total_count: 320, max_page: 32 })), "Customers 11-20 of 320 (page 2 of 32).");
+  assert.equal(pageSummary(page({})), "No customers match.");
+  assert.equal(
+    pageSummary(page({ page: 40, total_count: 320, max_page: 32 })),
+    "No customers on page 40: 320 match, on pages 1 to 32 of 10.",
+  );
+});
+
+test("sorting starts newest first, goes ascending on a new column, then flips", () => {
+  assert.deepEqual(sortState(undefined), { key: "created_at", direction: "descending" });
+  assert.equal(nextSorting(undefined, "name"), "name");
+  assert.equal(nextSorting(["name"], "name"), "-name");
+  assert.equal(nextSorting(["-name"], "name"), "name");
+  assert.equal(nextSorting(["-name"], "email"), "email");
+  assert.equal(nextSorting(undefined, "created_at"), "created_at");
+});
+
+test("only columns some customer has are shown, in a fixed order", () => {
+  assert.deepEqual(columnsOf([{ id: "1", email: "a@b.c", name: "A" }, { id: "2", country: "FR" }]), ["name", "email", "country"]);
+});
