@@ -1,53 +1,107 @@
-"""Context cost: the bytes (and estimated tokens) the model reads per page, next to Polar's raw JSON."""
+"""Context cost: the tokens the model reads, per tool list and per result, next to Polar's raw JSON."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+from mcp import Client
 
 from bench.fixture import FakeServer
 from bench.plan import Plan
 from bench.report import Section, Target
 from bench.servers import OUR_TOOL, connect, our_server, text_of
-from bench.stats import estimate_tokens, utf8_len
+from bench.stats import ENCODING, count_tokens, json_tokens, utf8_len
 
-__all__ = ["CONCISE_SHARE", "measure_context"]
+__all__ = ["DETAILED_SHARE", "PAGE_SHARES", "TOOL_LIST_BUDGET", "measure_context"]
 
-CONCISE_SHARE = 0.20
-"""Target: the concise page costs at most this share of the raw API JSON of the same page."""
+PAGE_SHARES = {10: 0.18, 100: 0.15}
+"""Targets: a concise page costs at most this share of the tokens of Polar's raw JSON for the same page."""
+DETAILED_SHARE = 1.0
+"""Target: a detailed page never costs more tokens than the raw JSON."""
+TOOL_LIST_BUDGET = 1800
+"""Target: tools/list, every tool together, in tokens; every conversation pays it up front."""
 
 
-async def measure_context(fake: FakeServer, plan: Plan) -> Section:
+async def measure_context(fake: FakeServer, plan: Plan) -> list[Section]:
+    async with connect(our_server(fake), "polar-mcp") as client:
+        tools = await _tool_list(client)
+        pages = await _pages(client, fake, plan)
+    return [tools, pages]
+
+
+async def _tool_list(client: Client) -> Section:
     section = Section(
-        "Context cost per page (what the model reads: the tool result's text)",
-        ["limit", "what", "bytes", "~tokens", "% of raw", "JSON-RPC result bytes"],
+        f"Tool list ({ENCODING} tokens of the tools/list result, paid once per conversation)",
+        ["tool", "tokens", "compact JSON tokens", "bytes"],
         notes=[
-            "~tokens = ceil(UTF-8 bytes / 4); JSON-RPC result bytes = the whole result on the wire,",
-            "including structuredContent, which clients may or may not show the model.",
+            "tokens: the entry as JSON with ', ' and ': ' separators, as clients print it; compact JSON",
+            "tokens: as it travels. Each entry holds name, title, description, annotations and both schemas.",
         ],
     )
-    async with httpx.AsyncClient() as http, connect(our_server(fake), "polar-mcp") as client:
+    listed = await client.list_tools()
+    for tool in listed.tools:
+        entry = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
+        compact = tool.model_dump_json(by_alias=True, exclude_none=True)
+        section.add(tool.name, json_tokens(entry), count_tokens(compact), utf8_len(compact))
+        section.figures[f"context.tools_list.{tool.name}.tokens"] = json_tokens(entry)
+    whole = listed.model_dump(mode="json", by_alias=True, exclude_none=True)
+    compact = listed.model_dump_json(by_alias=True, exclude_none=True)
+    total = json_tokens(whole)
+    section.add(f"all {len(listed.tools)} tools", total, count_tokens(compact), utf8_len(compact))
+    section.figures["context.tools_list.tokens"] = total
+    section.figures["context.tools_list.compact_tokens"] = count_tokens(compact)
+    section.targets.append(
+        Target(f"tools/list, every tool <= {TOOL_LIST_BUDGET:,} tokens", total, TOOL_LIST_BUDGET)
+    )
+    return section
+
+
+async def _pages(client: Client, fake: FakeServer, plan: Plan) -> Section:
+    section = Section(
+        f"Context cost per result ({ENCODING} tokens of the text the model reads, next to Polar's raw JSON)",
+        ["result", "tokens", "% of raw", "bytes", "JSON-RPC result bytes"],
+        notes=[
+            "raw = the body Polar returns for the same data, fetched directly; JSON-RPC result bytes =",
+            "the whole result on the wire, with structuredContent, which a client may or may not show.",
+        ],
+    )
+    async with httpx.AsyncClient() as http:
         for limit in plan.limits:
             response = await http.get(
                 fake.customers_url, params={"limit": limit}, headers=fake.auth_headers()
             )
             response.raise_for_status()
-            raw = len(response.content)
-            section.add(limit, "raw API JSON", raw, estimate_tokens(raw), "100%", "-")
-            section.figures[f"context.limit{limit}.raw.bytes"] = raw
+            raw = count_tokens(response.text)
+            section.add(f"page of {limit}: raw API JSON", raw, "100%", len(response.content), "-")
+            section.figures[f"context.limit{limit}.raw.tokens"] = raw
+            section.figures[f"context.limit{limit}.raw.bytes"] = len(response.content)
             for fmt in ("concise", "detailed"):
-                result = await client.call_tool(OUR_TOOL, {"limit": limit, "response_format": fmt})
-                if result.is_error:
-                    raise RuntimeError(f"list_customers failed: {text_of(result)[:300]}")
-                size = utf8_len(text_of(result))
-                wire = utf8_len(result.model_dump_json(by_alias=True, exclude_none=True))
-                share = size / raw
-                section.add(limit, fmt, size, estimate_tokens(size), f"{share:.1%}", wire)
-                section.figures[f"context.limit{limit}.{fmt}.bytes"] = size
-                section.figures[f"context.limit{limit}.{fmt}.tokens"] = estimate_tokens(size)
-                section.figures[f"context.limit{limit}.{fmt}.share_of_raw"] = share
-                section.figures[f"context.limit{limit}.{fmt}.wire_bytes"] = wire
-                bound = CONCISE_SHARE if fmt == "concise" else 1.0
+                text, wire = await _call(client, OUR_TOOL, {"limit": limit, "response_format": fmt})
+                tokens = count_tokens(text)
+                share = tokens / raw
+                section.add(f"page of {limit}: {fmt}", tokens, f"{share:.1%}", utf8_len(text), wire)
+                prefix = f"context.limit{limit}.{fmt}"
+                section.figures |= {
+                    f"{prefix}.tokens": tokens,
+                    f"{prefix}.share_of_raw": share,
+                    f"{prefix}.bytes": utf8_len(text),
+                    f"{prefix}.wire_bytes": wire,
+                }
+                bound = (
+                    PAGE_SHARES.get(limit, min(PAGE_SHARES.values())) if fmt == "concise" else DETAILED_SHARE
+                )
                 section.targets.append(
-                    Target(f"limit {limit} {fmt} <= {bound:.0%} of raw", share * 100, bound * 100, unit="%")
+                    Target(
+                        f"page of {limit} {fmt} <= {bound:.0%} of raw tokens", share * 100, bound * 100, "%"
+                    )
                 )
     return section
+
+
+async def _call(client: Client, tool: str, arguments: dict[str, Any]) -> tuple[str, int]:
+    """The result's text and the whole result's size on the wire; a failed call stops the benchmark."""
+    result = await client.call_tool(tool, arguments)
+    if result.is_error:
+        raise RuntimeError(f"{tool} failed: {text_of(result)[:300]}")
+    return text_of(result), utf8_len(result.model_dump_json(by_alias=True, exclude_none=True))

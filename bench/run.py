@@ -87,7 +87,8 @@ async def _run(plan: Plan, only: set[str], customers: int, profile: bool) -> lis
         with serve_fake(Dataset(customers=customers, team_share=0.0)) as individuals:
             sections.append(await measure_versus(individuals, plan))
     order = {
-        name: i for i, name in enumerate(["Context", "Latency", "Where", "Against", "Cold", "Walk", "Memory"])
+        name: i
+        for i, name in enumerate(["Tool", "Context", "Latency", "Where", "Against", "Cold", "Walk", "Memory"])
     }
     sections.sort(key=lambda s: next((i for k, i in order.items() if s.title.startswith(k)), 99))
     return sections

@@ -1,30 +1,40 @@
-"""Small numeric helpers shared by the benchmarks: timing summaries and the token estimate."""
+"""Small numeric helpers shared by the benchmarks: timing summaries and token counts."""
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Sequence
+from functools import cache
+from typing import Any
 
-__all__ = ["BYTES_PER_TOKEN", "estimate_tokens", "median_ms", "p95_ms", "utf8_len"]
+import quicktok
 
-BYTES_PER_TOKEN = 4
-"""Token estimate: one token per 4 bytes of UTF-8, the usual rule of thumb for English and JSON.
+__all__ = ["ENCODING", "count_tokens", "json_tokens", "median_ms", "p95_ms", "utf8_len"]
 
-A real tokenizer would need its vocabulary downloaded at run time, which the benchmarks avoid. The
-rule undercounts scripts like CJK a little (3 bytes a character, often 1-2 tokens each), but it is
-applied the same way to every side of every comparison, so the ratios hold.
-"""
+ENCODING = "o200k_base"
+"""The vocabulary tokens are counted in (GPT-4o's; `quicktok` ships it in its wheel, so no download)."""
+
+
+@cache
+def _encoding() -> quicktok.Tokenizer:
+    return quicktok.get_encoding(ENCODING)
+
+
+def count_tokens(text: str) -> int:
+    """Tokens of `text` in `ENCODING`, special-token strings counted as plain text."""
+    return int(_encoding().count(text))
+
+
+def json_tokens(value: Any) -> int:
+    """Tokens of `value` as JSON with the usual `, ` and `: ` separators, the way clients print it."""
+    return count_tokens(json.dumps(value, ensure_ascii=False))
 
 
 def utf8_len(text: str) -> int:
-    """Bytes of `text` as UTF-8: what travels and, by the estimate below, what the model pays for."""
+    """Bytes of `text` as UTF-8: what travels."""
     return len(text.encode("utf-8"))
-
-
-def estimate_tokens(size_bytes: int) -> int:
-    """Estimated model tokens for `size_bytes` of UTF-8 text (see `BYTES_PER_TOKEN`)."""
-    return math.ceil(size_bytes / BYTES_PER_TOKEN)
 
 
 def median_ms(seconds: Sequence[float]) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from typing import Any
 
 import httpx
 
@@ -15,8 +16,24 @@ from bench.servers import OUR_TOOL, connect, our_server, text_of
 __all__ = ["measure_walk"]
 
 LIMIT = 100
-UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 NEXT = re.compile(r"^next: list_customers with page=(\d+)", re.MULTILINE)
+
+
+def identity(customer: dict[str, Any]) -> str:
+    """What names a customer in a concise row: the email, else the external ID, else the id."""
+    return str(customer.get("email") or customer.get("external_id") or customer["id"])
+
+
+def row_identities(text: str) -> list[str]:
+    """Read each row of a concise page as the model would: columns name, email, external_id, ..., and a
+    trailing id only on rows with neither email nor external ID."""
+    found = []
+    for line in text.splitlines():
+        cells = line.split("\t")
+        if len(cells) == 1:
+            continue  # the summary line and the next call
+        found.append(cells[1] or cells[2] or cells[-1])
+    return found
 
 
 async def _upstream_requests(fake: FakeServer) -> int:
@@ -30,7 +47,7 @@ async def measure_walk(fake: FakeServer) -> Section:
         f"Walk: every customer, limit {LIMIT}, following the text's next call",
         ["customers", "tool calls", "Polar requests", "seconds", "missed", "repeated", "extra"],
     )
-    expected = [c["id"] for c in fake.dataset.generate() if c.get("deleted_at") is None]
+    expected = [identity(c) for c in fake.dataset.generate() if c.get("deleted_at") is None]
     seen: list[str] = []
     calls = 0
     async with connect(our_server(fake), "polar-mcp") as client:
@@ -44,8 +61,8 @@ async def measure_walk(fake: FakeServer) -> Section:
             text = text_of(result)
             if result.is_error:
                 raise RuntimeError(f"list_customers failed on page {page}: {text[:300]}")
-            # The model reads ids from the rows: one UUID per row, in the id column, and none elsewhere.
-            seen += UUID.findall(text)
+            # The model tells customers apart by what the rows show: email, external ID or id.
+            seen += row_identities(text)
             found = NEXT.search(text)
             page = int(found.group(1)) if found else None
             if calls > len(expected):

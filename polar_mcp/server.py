@@ -15,7 +15,14 @@ from polar_mcp import __version__
 from polar_mcp.config import Settings
 from polar_mcp.errors import ConfigError, PolarMCPError
 from polar_mcp.polar import PolarClient
-from polar_mcp.toolkit import Tool, ToolContext, describe_unknown_arguments, describe_validation_error
+from polar_mcp.toolkit import (
+    Tool,
+    ToolContext,
+    describe_unknown_arguments,
+    describe_validation_error,
+    lean_arguments,
+    lean_schema,
+)
 from polar_mcp.tools import TOOLS
 from polar_mcp.views import apps_extension
 
@@ -96,4 +103,7 @@ def build_server(
     for tool in TOOLS:
         tool.register(server, context)
         server.tools_by_name[tool.name] = tool
+    for registered in server._tool_manager.list_tools():
+        registered.parameters = lean_arguments(registered.parameters)
+        registered.fn_metadata.output_schema = lean_schema(registered.fn_metadata.output_schema)
     return server

@@ -21,6 +21,8 @@ __all__ = [
     "ToolContext",
     "describe_unknown_arguments",
     "describe_validation_error",
+    "lean_arguments",
+    "lean_schema",
     "read_only",
 ]
 
@@ -67,6 +69,39 @@ def read_only(title: str) -> ToolAnnotations:
         idempotent_hint=True,
         open_world_hint=True,
     )
+
+
+def lean_schema(schema: Any) -> Any:
+    """`schema` without the titles pydantic derives from names ("Organization Id"): every tool list
+    repeats them, and they tell a model nothing the property name does not."""
+    if isinstance(schema, list):
+        return [lean_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    lean: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in ("properties", "patternProperties", "$defs"):
+            lean[key] = {name: lean_schema(sub) for name, sub in value.items()}
+        else:
+            lean[key] = lean_schema(value)
+    return lean
+
+
+def lean_arguments(schema: dict[str, Any]) -> dict[str, Any]:
+    """An input schema made lean: no derived titles, and an optional argument whose default is null is
+    published as its non-null type alone (leaving it out means the same; the server still accepts null)."""
+    lean: dict[str, Any] = lean_schema(schema)
+    required = set(lean.get("required", ()))
+    for name, prop in lean.get("properties", {}).items():
+        branches = prop.get("anyOf")
+        if name in required or prop.get("default", 0) is not None or not isinstance(branches, list):
+            continue
+        kept = [branch for branch in branches if branch != {"type": "null"}]
+        del prop["default"], prop["anyOf"]
+        prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+    return lean
 
 
 def describe_validation_error(error: ValidationError, tool: Tool) -> str:

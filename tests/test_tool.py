@@ -13,7 +13,7 @@ from mcp import Client
 
 from polar_mcp.server import PolarMCPServer
 from polar_mcp.standin import FakePolar, Fault
-from polar_mcp.tools.list_customers import CONCISE_COLUMNS
+from polar_mcp.tools.list_customers import DEFAULT_FIELDS
 from tests.conftest import make_server
 
 pytestmark = pytest.mark.anyio
@@ -69,6 +69,7 @@ async def test_tool_annotations_declare_a_read_only_idempotent_open_world_tool(
         "sorting",
         "page",
         "limit",
+        "fields",
         "response_format",
     ]
     assert all(prop.get("description") for prop in properties.values())
@@ -82,6 +83,28 @@ async def test_tool_annotations_declare_a_read_only_idempotent_open_world_tool(
         "has_more",
         "next_page",
     }
+
+
+def _keys(schema: Any) -> list[str]:
+    if isinstance(schema, dict):
+        return [key for key, value in schema.items() for key in [key, *_keys(value)]]
+    if isinstance(schema, list):
+        return [key for item in schema for key in _keys(item)]
+    return []
+
+
+async def test_schemas_carry_no_derived_titles_and_optional_arguments_no_null_branch(
+    fake: FakePolar,
+) -> None:
+    async with Client(make_server(fake)) as client:
+        tool = (await client.list_tools()).tools[0]
+        explicit_nulls = await client.call_tool("list_customers", {"email": None, "fields": None})
+    assert "title" not in _keys(tool.input_schema) and "title" not in _keys(tool.output_schema)
+    email = tool.input_schema["properties"]["email"]
+    assert email["type"] == "string" and "anyOf" not in email and "default" not in email
+    assert tool.input_schema["properties"]["organization_id"]["anyOf"][1]["type"] == "array"
+    assert tool.output_schema["properties"]["next_page"]["anyOf"][1] == {"type": "null"}
+    assert not explicit_nulls.is_error  # null still means "not given"
 
 
 # Each row: arguments, the exact query string the fake must receive.
@@ -235,21 +258,85 @@ async def test_text_summary_names_the_range_and_page(server: PolarMCPServer) -> 
     assert lines[-1] == "next: list_customers with page=3 and the same filters"
 
 
+def parse_row(row: str, columns: tuple[str, ...] = DEFAULT_FIELDS) -> dict[str, str]:
+    """A concise row as the model reads it: the named columns, then an id on rows that need one."""
+    cells = row.split("\t")
+    parsed = dict(zip(columns, cells + [""] * len(columns), strict=False))
+    if len(cells) > len(columns):
+        assert len(cells) == len(columns) + 1 and "id" not in columns, row
+        parsed["id"] = cells[-1]
+    return parsed
+
+
 async def test_text_rows_carry_every_concise_value(server: PolarMCPServer) -> None:
     result = await call(server, {"limit": 100})
     rows = text_of(result).splitlines()[1:-1]  # between the summary and the next call
     records = result.structured_content["customers"]
     assert len(rows) == len(records) == 100
     for row, record in zip(rows, records, strict=True):
-        cells = row.split("\t") + [""] * 8
-        parsed = dict(zip(CONCISE_COLUMNS, cells, strict=False))
+        parsed = parse_row(row)
         assert parsed["type"] == ("" if record["type"] == "individual" else record["type"])
-        for column in ("name", "email", "external_id", "country", "created_at", "id"):
+        for column in ("name", "email", "external_id", "country", "created_at"):
             assert parsed[column] == record.get(column, ""), (column, row)
         metadata = record.get("metadata", {})
         assert parsed["metadata"] == ",".join(
             f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in metadata.items()
         )
+
+
+async def test_rows_show_the_id_only_when_neither_email_nor_external_id_names_the_customer(
+    fake: FakePolar,
+) -> None:
+    fake.customers[0].update(email=None, external_id=None)
+    fake.customers[1].update(email=None, external_id="crm 7")  # shown as "crm 7" either way
+    fake.customers[2].update(email=None, external_id="crm  8")  # a cell collapses the spaces
+    result = await call(make_server(fake), {"limit": 100, "sorting": ["created_at"]})
+    rows = [parse_row(row) for row in text_of(result).splitlines()[2:-1]]  # after the summary and filters
+    records = result.structured_content["customers"]
+    assert rows[0]["id"] == records[0]["id"]
+    assert "id" not in rows[1] and rows[1]["external_id"] == "crm 7"
+    assert rows[2]["id"] == records[2]["id"]
+    with_id = [row for row in rows if "id" in row]
+    assert len(with_id) == sum(1 for r in records if not r.get("email") and not r.get("external_id")) + 1
+    assert all(len(record["id"]) == 36 for record in records)  # structuredContent keeps every id
+
+
+async def test_fields_choose_the_columns_and_a_header_names_them(server: PolarMCPServer) -> None:
+    result = await call(server, {"limit": 100, "fields": ["email", "created_at"]})
+    lines = text_of(result).splitlines()
+    rows = lines[2:-1]
+    records = result.structured_content["customers"]
+    no_email = [r for r in records if not r.get("email")]
+    assert no_email, "the sample needs customers without email"
+    assert lines[1] == "Columns: email, created_at, id"
+    for row, record in zip(rows, records, strict=True):
+        parsed = parse_row(row, ("email", "created_at"))
+        assert parsed["created_at"] == record["created_at"]
+        assert parsed.get("id") == (None if record.get("email") else record["id"])
+    assert set(records[0]) >= {"id", "name", "created_at"}  # structuredContent stays complete
+
+
+async def test_fields_with_id_give_every_uuid_and_no_header_id_twice(server: PolarMCPServer) -> None:
+    result = await call(server, {"limit": 10, "fields": ["id", "name", "id"]})
+    lines = text_of(result).splitlines()
+    assert lines[1] == "Columns: id, name"
+    ids = [row.split("\t")[0] for row in lines[2:-1]]
+    assert ids == [record["id"] for record in result.structured_content["customers"]]
+
+
+async def test_fields_without_identifiers_end_every_row_with_its_id(server: PolarMCPServer) -> None:
+    result = await call(server, {"limit": 10, "fields": ["country"]})
+    lines = text_of(result).splitlines()
+    assert lines[1] == "Columns: country, id"
+    ids = [row.split("\t")[-1] for row in lines[2:-1]]
+    assert ids == [record["id"] for record in result.structured_content["customers"]]
+
+
+async def test_fields_with_detailed_is_refused_before_any_request(fake: FakePolar) -> None:
+    result = await call(make_server(fake), {"fields": ["email"], "response_format": "detailed"})
+    assert result.is_error
+    assert "Nothing was sent to Polar" in text_of(result)
+    assert fake.requests == []
 
 
 async def test_concise_text_is_compact_and_escapes_awkward_values(fake: FakePolar) -> None:
@@ -347,6 +434,9 @@ BAD_INPUTS = [
     ("empty query", {"query": ""}, "query"),
     ("empty email", {"email": ""}, "email"),
     ("unknown response format", {"response_format": "full"}, "response_format"),
+    ("unknown field", {"fields": ["phone"]}, "fields"),
+    ("empty fields", {"fields": []}, "fields"),
+    ("fields as text", {"fields": "email"}, "fields"),
     ("unknown argument external_id", {"external_id": "usr_42"}, "external_id"),
     ("unknown argument per_page", {"per_page": 50}, "per_page"),
     ("token as argument", {"access_token": "polar_oat_x"}, "access_token"),

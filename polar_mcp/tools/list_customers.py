@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from mcp.server.mcpserver import MCPServer
@@ -23,23 +24,23 @@ __all__ = ["CONCISE_COLUMNS", "NAME", "TOOL", "render_page"]
 NAME = "list_customers"
 TITLE = "List Polar customers"
 
-CONCISE_COLUMNS = ("name", "email", "external_id", "type", "country", "created_at", "id", "metadata")
-# Rows carry no header: the tool description, which the model always has, names the columns.
-# A header line would cost 6% of a 10-row page. Individuals, the common case, leave type blank.
+ConciseField = Literal["name", "email", "external_id", "type", "country", "created_at", "metadata", "id"]
+CONCISE_COLUMNS: tuple[ConciseField, ...] = get_args(ConciseField)
+DEFAULT_FIELDS: tuple[ConciseField, ...] = CONCISE_COLUMNS[:-1]
+# A UUID costs about 22 tokens, 40% of a row: rows leave it out when the email or external ID already
+# identifies the customer (get_customer takes either); structuredContent keeps every id.
+IDENTIFIERS: tuple[ConciseField, ...] = ("email", "external_id")
+# Default rows carry no header: the description, which the model always has, names the columns.
+# Individuals, the common case, leave type blank.
 TYPE_ABBREVIATIONS = {"individual": ""}
 SEPARATOR = "\t"
-CONCISE_LEGEND = (
-    "Concise rows are tab-separated: name, email, external_id, type (blank = individual), country, "
-    "created_at (UTC date), id, metadata (key=value,...); an empty cell means no value."
-)
 DESCRIPTION = f"""List and search the customers of the Polar organization, one page at a time.
 
-Use query for a name, email or external ID (e.g. usr_42), email for an exact address, active=true for \
-customers with a live subscription, metadata to match seller-defined fields, and sorting to order \
-them (newest first by default). Results come in pages of `limit` (1-{MAX_LIMIT}, default 10); when \
-more exist the result ends with the exact next call. Prefer limit=100 when reading many customers. \
-response_format=detailed gives every field Polar returns (billing address, tax ID, ...) as JSON. \
-{CONCISE_LEGEND}"""
+query matches a name, email or external ID start (usr_42); email is exact; metadata matches \
+seller-defined fields. Pages hold `limit` customers (1-{MAX_LIMIT}, default 10; use 100 to read many); \
+a partial page ends with the next call. Rows are tab-separated, in the order of fields' values: by \
+default all but id, which ends a row only when email and external_id are empty. type blank = \
+individual; created_at is a UTC date; metadata is k=v,... response_format=detailed: every field as JSON."""
 
 ARGUMENT_HINTS: dict[str, str] = {
     "organization_id": "a UUID such as 1dbfc517-0bbf-4301-9ba8-555ca42b9737, or a list of UUIDs",
@@ -55,6 +56,7 @@ ARGUMENT_HINTS: dict[str, str] = {
     "page": "an integer of at least 1",
     "limit": f"an integer from 1 to {MAX_LIMIT}",
     "response_format": "concise or detailed",
+    "fields": f"a non-empty list of {', '.join(CONCISE_COLUMNS)}",
 }
 # Names assistants reach for that the tool does not have, and what to use instead.
 ARGUMENT_ALIASES: dict[str, str] = {
@@ -88,60 +90,52 @@ def register(server: MCPServer, context: ToolContext) -> None:
     async def list_customers(
         organization_id: Annotated[
             UUID | list[UUID] | None,
-            Field(
-                description="Only customers of this organization (UUID) or of any of these organizations. "
-                "Usually omitted: an organization token sees only its own organization."
-            ),
+            Field(description="Omit with an organization token."),
         ] = None,
         email: Annotated[
             str | None,
-            Field(min_length=1, max_length=320, description="Exact email address, case-insensitive."),
+            Field(min_length=1, max_length=320, description="Exact email, case-insensitive."),
         ] = None,
         query: Annotated[
             str | None,
             Field(
                 min_length=1,
                 max_length=500,
-                description="Search text: part of the email, name or billing name, or the start of the "
-                "external ID (use it to find a customer by external ID such as usr_42).",
+                description="Part of a name, billing name or email, or an external ID's start.",
             ),
         ] = None,
         active: Annotated[
             bool | None,
-            Field(
-                description="true: only customers with at least one active, trialing or past-due "
-                "subscription; false: only those without."
-            ),
+            Field(description="true: has an active, trialing or past-due subscription."),
         ] = None,
         metadata: Annotated[
             MetadataFilter | None,
             Field(
-                description='Match seller-defined metadata, e.g. {"plan": "pro"}. A list of values means '
-                'any of them ({"plan": ["pro", "team"]}); several keys must all match. '
-                "Values compare as text."
+                description='e.g. {"plan": "pro"}; a list means any ({"plan": ["pro", "team"]}); '
+                "every key must match."
             ),
         ] = None,
         sorting: Annotated[
             list[SortKey] | None,
-            Field(
-                description="Sort keys applied in order; a leading '-' sorts descending. "
-                "Default: -created_at (newest first)."
-            ),
+            Field(description="'-' descends; default -created_at."),
         ] = None,
-        page: Annotated[int, Field(ge=1, description="Page number, from 1.")] = 1,
-        limit: Annotated[
-            int, Field(ge=1, le=MAX_LIMIT, description=f"Customers per page, 1 to {MAX_LIMIT}.")
-        ] = 10,
+        page: Annotated[int, Field(ge=1, description="From 1.")] = 1,
+        limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Customers per page.")] = 10,
+        fields: Annotated[
+            list[ConciseField] | None,
+            Field(min_length=1, max_length=len(CONCISE_COLUMNS), description="Columns of concise rows."),
+        ] = None,
         response_format: Annotated[
-            ResponseFormat,
-            Field(
-                description="concise: the key fields in compact rows (default). detailed: every field "
-                "Polar returns, including billing address and tax ID."
-            ),
+            ResponseFormat, Field(description="concise rows or detailed JSON.")
         ] = "concise",
     ) -> Annotated[CallToolResult, CustomerPage]:
         """List and search Polar customers."""
         context.check_ready()
+        if fields is not None and response_format == "detailed":
+            raise ToolError(
+                "fields picks the columns of concise rows, and detailed gives every field. "
+                "Nothing was sent to Polar; call again without fields or without response_format=detailed."
+            )
         if isinstance(organization_id, UUID):
             organization_id = [organization_id]
         customer_query = CustomerQuery(
@@ -175,15 +169,25 @@ def register(server: MCPServer, context: ToolContext) -> None:
         }
         if context.notice:
             result["notice"] = context.notice
-        text = render_page(result, response_format, customer_query.filters())
+        text = render_page(result, response_format, customer_query.filters(), fields)
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result)
 
 
 TOOL = Tool(name=NAME, register=register, argument_hints=ARGUMENT_HINTS, argument_aliases=ARGUMENT_ALIASES)
 
 
-def render_page(page: dict[str, Any], response_format: ResponseFormat, filters: dict[str, Any]) -> str:
-    """Render a structured page (a `CustomerPage` as a dict) so the text alone carries all of it."""
+def render_page(
+    page: dict[str, Any],
+    response_format: ResponseFormat,
+    filters: dict[str, Any],
+    fields: Sequence[ConciseField] | None = None,
+) -> str:
+    """Render a structured page (a `CustomerPage` as a dict) so the text alone carries all of it.
+
+    Concise rows show `fields` (default: every column but id); a row whose shown cells give neither
+    its email nor its external ID, exactly as Polar has them, ends with its id, so every row names a
+    customer that get_customer can fetch.
+    """
     customers: list[dict[str, Any]] = page["customers"]
     lines = [_summary(page, len(customers))]
     if page.get("notice"):
@@ -192,7 +196,12 @@ def render_page(page: dict[str, Any], response_format: ResponseFormat, filters: 
         lines.append("Filters: " + compact(filters))
     if customers:
         if response_format == "concise":
-            lines.extend(_row(customer) for customer in customers)
+            columns = list(dict.fromkeys(fields or DEFAULT_FIELDS))
+            rows = [_row(customer, columns) for customer in customers]
+            if fields is not None:
+                shown = columns if "id" in columns or not any(r[1] for r in rows) else [*columns, "id"]
+                lines.append("Columns: " + ", ".join(shown))
+            lines.extend(row for row, _ in rows)
         else:
             lines.append("One JSON object per customer, every field Polar returned (null fields omitted):")
             lines.extend(compact({k: v for k, v in c.items() if v is not None}) for c in customers)
@@ -211,16 +220,24 @@ def _summary(page: dict[str, Any], shown: int) -> str:
     return f"Customers {first}-{first + shown - 1} of {total} (page {number} of {last})."
 
 
-def _row(record: dict[str, Any]) -> str:
-    cells = []
-    for column in CONCISE_COLUMNS:
-        value = record.get(column)
-        if value is None:
-            cells.append("")
-        elif isinstance(value, dict):
-            cells.append(metadata_text(value))
-        elif column == "type":
-            cells.append(TYPE_ABBREVIATIONS.get(value, cell(str(value))))
-        else:
-            cells.append(cell(str(value)))
-    return SEPARATOR.join(cells).rstrip(SEPARATOR)
+def _row(record: dict[str, Any], columns: list[ConciseField]) -> tuple[str, bool]:
+    """One row's text, and whether it had to end with the id to stay identifiable."""
+    cells = [_cell(record, column) for column in columns]
+    needs_id = "id" not in columns and not any(
+        column in IDENTIFIERS and record.get(column) and cells[i] == record[column]
+        for i, column in enumerate(columns)
+    )
+    if needs_id:
+        cells.append(_cell(record, "id"))
+    return SEPARATOR.join(cells).rstrip(SEPARATOR), needs_id
+
+
+def _cell(record: dict[str, Any], column: ConciseField) -> str:
+    value = record.get(column)
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return metadata_text(value)
+    if column == "type":
+        return TYPE_ABBREVIATIONS.get(value, cell(str(value)))
+    return cell(str(value))
