@@ -12,6 +12,12 @@ from pydantic import Field, StringConstraints
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
+    "MAX_METADATA_KEYS",
+    "MAX_METADATA_TEXT",
+    "MAX_METADATA_VALUES",
+    "MAX_ORGANIZATIONS",
+    "MAX_PAGE",
+    "MAX_SORT_KEYS",
     "CustomerQuery",
     "MetadataFilter",
     "ResponseFormat",
@@ -20,14 +26,27 @@ __all__ = [
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 10
+# Every argument is bounded in the schema, so that no call can build an unbounded query string.
+MAX_PAGE = 100_000  # 10 million customers at limit=100
+MAX_ORGANIZATIONS = 10
+MAX_SORT_KEYS = 3  # one per sortable field
+MAX_METADATA_KEYS = 5
+MAX_METADATA_VALUES = 10  # per key
+MAX_METADATA_TEXT = 200  # characters of one metadata value
 
 SortKey = Literal["created_at", "-created_at", "email", "-email", "name", "-name"]
 ResponseFormat = Literal["concise", "detailed"]
 # Brackets would break the deepObject encoding `metadata[key]=value`.
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\[\]]+$")]
-MetadataScalar = str | int | bool
-MetadataValue = MetadataScalar | Annotated[list[MetadataScalar], Field(min_length=1)]
-MetadataFilter = dict[MetadataKey, MetadataValue]
+MetadataScalar = (
+    Annotated[str, StringConstraints(max_length=MAX_METADATA_TEXT)]
+    | Annotated[int, Field(ge=-(2**53), le=2**53)]
+    | bool
+)
+MetadataValue = (
+    MetadataScalar | Annotated[list[MetadataScalar], Field(min_length=1, max_length=MAX_METADATA_VALUES)]
+)
+MetadataFilter = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_KEYS)]
 
 
 @dataclass(frozen=True)

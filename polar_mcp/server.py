@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 import httpx
@@ -15,9 +16,11 @@ from polar_mcp import __version__
 from polar_mcp.config import Settings
 from polar_mcp.errors import ConfigError, PolarMCPError
 from polar_mcp.polar import PolarClient
+from polar_mcp.text import redact
 from polar_mcp.toolkit import (
     Tool,
     ToolContext,
+    describe_boolean_numbers,
     describe_unknown_arguments,
     describe_validation_error,
     lean_arguments,
@@ -38,7 +41,8 @@ INSTRUCTIONS = (
 
 
 class PolarMCPServer(MCPServer):
-    """MCPServer whose tool failures read as one actionable message, with no SDK prefix or stack."""
+    """MCPServer whose tool failures, expected or not, read as one or two actionable sentences, with no
+    SDK prefix or stack; the details of an unexpected failure go to the log (stderr)."""
 
     polar: PolarClient
     """The shared Polar client; whoever runs the server closes it with `await server.polar.aclose()`."""
@@ -51,9 +55,18 @@ class PolarMCPServer(MCPServer):
         tool = self.tools_by_name.get(name)
         registered = self._tool_manager.get_tool(name)
         if tool is not None and registered is not None:
-            unknown = sorted(set(arguments) - set(registered.parameters.get("properties", {})))
+            properties: dict[str, Any] = registered.parameters.get("properties", {})
+            unknown = sorted(set(arguments) - set(properties))
             if unknown:
                 raise ToolError(describe_unknown_arguments(unknown, tool))
+            # pydantic reads true as 1 for an integer; a model that sends limit=true meant something else.
+            booleans = [
+                key
+                for key, value in arguments.items()
+                if isinstance(value, bool) and _integer(properties[key])
+            ]
+            if booleans:
+                raise ToolError(describe_boolean_numbers(booleans, tool))
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -62,7 +75,28 @@ class PolarMCPServer(MCPServer):
                 raise ToolError(describe_validation_error(cause, tool)) from cause
             if isinstance(cause, PolarMCPError):
                 raise ToolError(str(cause)) from cause
-            raise
+            if isinstance(cause, ToolError):
+                raise ToolError(str(cause)) from cause  # raised on purpose by a tool, in its own words
+            raise ToolError(self._unexpected(name, cause)) from cause
+        except Exception as exc:  # nothing may reach the model as a stack or a raw message
+            raise ToolError(self._unexpected(name, exc)) from exc
+
+    def _unexpected(self, name: str, exc: BaseException) -> str:
+        """Log the whole story (token redacted) and give the model two sentences it can act on."""
+        details = "".join(traceback.format_exception(exc))
+        logger.error("%s failed unexpectedly:\n%s", name, redact(details, self.polar.settings.access_token))
+        return (
+            f"{name} failed on an unexpected problem ({type(exc).__name__}); the details are in the "
+            "polar-mcp server's log. Try the call again; if it fails the same way, report it to the "
+            "polar-mcp maintainers with that log."
+        )
+
+
+def _integer(schema: dict[str, Any]) -> bool:
+    """Whether an argument's schema accepts integers and not booleans."""
+    options = schema.get("anyOf", [schema])
+    types = {option.get("type") for option in options}
+    return "integer" in types and "boolean" not in types
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -19,6 +19,7 @@ __all__ = [
     "DEMO_NOTICE",
     "Tool",
     "ToolContext",
+    "describe_boolean_numbers",
     "describe_unknown_arguments",
     "describe_validation_error",
     "lean_arguments",
@@ -132,6 +133,16 @@ def describe_unknown_arguments(unknown: Sequence[str], tool: Tool) -> str:
         f"{tool.name} accepts only: {', '.join(tool.argument_hints)}. "
         "Nothing was sent to Polar; call again without the unknown arguments."
     )
+    return "\n".join(lines)
+
+
+def describe_boolean_numbers(names: Sequence[str], tool: Tool) -> str:
+    """Explain a true or false given where a number belongs."""
+    lines = [
+        f"Invalid argument {name}: got a boolean; {name} must be {tool.argument_hints.get(name, 'a number')}."
+        for name in names
+    ]
+    lines.append(f"Nothing was sent to Polar; fix the argument and call {tool.name} again.")
     return "\n".join(lines)
 
 

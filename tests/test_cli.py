@@ -98,7 +98,7 @@ def test_main_in_process_reports_tool_errors(capsys: pytest.CaptureFixture[str])
     from polar_mcp.cli import main
 
     assert main(["call", "list_customers", '{"page": 0}', "--demo"]) == 1
-    assert "page must be an integer of at least 1" in capsys.readouterr().err
+    assert "page must be an integer from 1 to 100000" in capsys.readouterr().err
 
 
 HOSTILE_NAME = "Eve\x1b]0;owned\x07\x1b[2J\u202eexe.pdf\x9b31m"

@@ -97,3 +97,56 @@ async def test_server_built_from_a_bad_environment_still_lists_and_explains(
         assert [tool.name for tool in (await client.list_tools()).tools] == ["list_customers"]
         result = await client.call_tool("list_customers", {})
     assert result.is_error and "POLAR_SERVER must be 'production' or 'sandbox'" in result.content[0].text
+
+
+TOKEN = "polar_oat_AbCdEfGh1234567890"
+OPAQUE = "Zm9vYmFyYmF6cXV4cXV1eHh5enp5"  # a secret without the polar_ prefix: long, so never shown
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable", "secret"),
+    [
+        ({"POLAR_SERVER": TOKEN}, "POLAR_SERVER", TOKEN),
+        ({"POLAR_SERVER": OPAQUE}, "POLAR_SERVER", OPAQUE),
+        ({"POLAR_SERVER_URL": f"https://api.polar.sh/{TOKEN}"}, "POLAR_SERVER_URL", TOKEN),
+        ({"POLAR_SERVER_URL": TOKEN}, "POLAR_SERVER_URL", TOKEN),
+        ({"POLAR_SERVER_URL": f"https://user:{OPAQUE}@api.polar.sh"}, "POLAR_SERVER_URL", OPAQUE),
+        ({"POLAR_SERVER_URL": f"https://api.polar.sh?key={OPAQUE}"}, "POLAR_SERVER_URL", OPAQUE),
+        ({"POLAR_SERVER_URL": f"ftp://{OPAQUE}"}, "POLAR_SERVER_URL", OPAQUE),
+        ({"POLAR_SERVER_URL": f"https://api.polar.sh\r\nX-Evil: {OPAQUE}"}, "POLAR_SERVER_URL", OPAQUE),
+        ({"POLAR_SERVER_URL": f"https://api.polar.sh:{OPAQUE}"}, "POLAR_SERVER_URL", OPAQUE),
+        ({"POLAR_TIMEOUT": TOKEN}, "POLAR_TIMEOUT", TOKEN),
+        ({"POLAR_TIMEOUT": OPAQUE}, "POLAR_TIMEOUT", OPAQUE),
+        ({"POLAR_API_VERSION": TOKEN}, "POLAR_API_VERSION", TOKEN),
+        (
+            {
+                "POLAR_ACCESS_TOKEN": "Zm9vYmFyYmF6cXV4",
+                "POLAR_SERVER_URL": "https://Zm9vYmFyYmF6cXV4.example",
+            },
+            "POLAR_SERVER_URL",
+            "Zm9vYmFyYmF6cXV4",
+        ),
+        ({"POLAR_ACCESS_TOKEN": f"{TOKEN}\r\nX-Injected: 1"}, "POLAR_ACCESS_TOKEN", TOKEN),
+        ({"POLAR_ACCESS_TOKEN": f"{TOKEN[:10]} {TOKEN[10:]}"}, "POLAR_ACCESS_TOKEN", TOKEN[10:]),
+    ],
+)
+def test_settings_that_may_hold_a_secret_are_refused_without_echoing_it(
+    environ: dict[str, str], variable: str, secret: str
+) -> None:
+    with pytest.raises(ConfigError, match=variable) as caught:
+        Settings.from_env(environ)
+    assert secret not in str(caught.value) and secret.lower() not in str(caught.value).lower()
+
+
+@pytest.mark.parametrize(
+    ("environ", "shown"),
+    [({"POLAR_SERVER": "staging"}, "'staging'"), ({"POLAR_TIMEOUT": "30s"}, "'30s'")],
+)
+def test_short_harmless_values_are_still_quoted(environ: dict[str, str], shown: str) -> None:
+    with pytest.raises(ConfigError, match=shown):
+        Settings.from_env(environ)
+
+
+def test_timeout_has_an_upper_bound() -> None:
+    with pytest.raises(ConfigError, match="at most 300"):
+        Settings.from_env({"POLAR_TIMEOUT": "1e9"})

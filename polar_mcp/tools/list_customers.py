@@ -14,7 +14,19 @@ from pydantic import Field
 
 from polar_mcp.errors import PolarMCPError
 from polar_mcp.models import CustomerPage, summarize
-from polar_mcp.query import MAX_LIMIT, CustomerQuery, MetadataFilter, ResponseFormat, SortKey
+from polar_mcp.query import (
+    MAX_LIMIT,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_TEXT,
+    MAX_METADATA_VALUES,
+    MAX_ORGANIZATIONS,
+    MAX_PAGE,
+    MAX_SORT_KEYS,
+    CustomerQuery,
+    MetadataFilter,
+    ResponseFormat,
+    SortKey,
+)
 from polar_mcp.render import cell, compact, metadata_text
 from polar_mcp.toolkit import Tool, ToolContext, read_only
 from polar_mcp.views import CUSTOMERS_TABLE, tool_meta
@@ -43,17 +55,20 @@ default all but id, which ends a row only when email and external_id are empty. 
 individual; created_at is a UTC date; metadata is k=v,... response_format=detailed: every field as JSON."""
 
 ARGUMENT_HINTS: dict[str, str] = {
-    "organization_id": "a UUID such as 1dbfc517-0bbf-4301-9ba8-555ca42b9737, or a list of UUIDs",
+    "organization_id": (
+        f"a UUID such as 1dbfc517-0bbf-4301-9ba8-555ca42b9737, or a list of up to {MAX_ORGANIZATIONS} UUIDs"
+    ),
     "email": "a non-empty email address (exact match, case-insensitive)",
     "query": "a non-empty search text (matches name, email or external ID)",
     "active": "true or false",
     "metadata": (
-        "an object mapping keys to a string, integer or boolean, or to a non-empty list of those "
+        f"an object of up to {MAX_METADATA_KEYS} keys mapping each to a string (up to {MAX_METADATA_TEXT} "
+        f"characters), integer or boolean, or to a list of 1 to {MAX_METADATA_VALUES} of those "
         '(a list means OR), e.g. {"plan": ["pro", "team"]}; keys are non-empty without brackets, '
         "and nested objects are not allowed"
     ),
-    "sorting": "a list of created_at, -created_at, email, -email, name, -name",
-    "page": "an integer of at least 1",
+    "sorting": f"a list of up to {MAX_SORT_KEYS} of created_at, -created_at, email, -email, name, -name",
+    "page": f"an integer from 1 to {MAX_PAGE}",
     "limit": f"an integer from 1 to {MAX_LIMIT}",
     "response_format": "concise or detailed",
     "fields": f"a non-empty list of {', '.join(CONCISE_COLUMNS)}",
@@ -89,7 +104,7 @@ def register(server: MCPServer, context: ToolContext) -> None:
     )
     async def list_customers(
         organization_id: Annotated[
-            UUID | list[UUID] | None,
+            UUID | Annotated[list[UUID], Field(max_length=MAX_ORGANIZATIONS)] | None,
             Field(description="Omit with an organization token."),
         ] = None,
         email: Annotated[
@@ -116,10 +131,10 @@ def register(server: MCPServer, context: ToolContext) -> None:
             ),
         ] = None,
         sorting: Annotated[
-            list[SortKey] | None,
+            Annotated[list[SortKey], Field(max_length=MAX_SORT_KEYS)] | None,
             Field(description="'-' descends; default -created_at."),
         ] = None,
-        page: Annotated[int, Field(ge=1, description="From 1.")] = 1,
+        page: Annotated[int, Field(ge=1, le=MAX_PAGE, description="From 1.")] = 1,
         limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Customers per page.")] = 10,
         fields: Annotated[
             list[ConciseField] | None,

@@ -1,0 +1,116 @@
+"""Every argument is bounded in the schema, and every failure of a tool, expected or not, reaches the
+model as one or two sentences that say what to do, with the details in the log only."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from mcp import Client
+
+from polar_mcp.config import Settings
+from polar_mcp.polar import PolarClient
+from polar_mcp.server import PolarMCPServer, build_server
+from polar_mcp.standin import DEFAULT_TOKEN, FakePolar
+from tests.conftest import make_server
+
+pytestmark = pytest.mark.anyio
+
+ORG = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
+
+
+async def call(server: PolarMCPServer, arguments: dict[str, Any]) -> Any:
+    with anyio.fail_after(10):
+        async with Client(server) as client:
+            return await client.call_tool("list_customers", arguments)
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(block.text for block in result.content)
+
+
+# Each row: what is out of bounds, the arguments, and the argument the error must name.
+OUT_OF_BOUNDS = [
+    ("limit true", {"limit": True}, "limit"),
+    ("limit false", {"limit": False}, "limit"),
+    ("page true", {"page": True}, "page"),
+    ("page beyond the last possible", {"page": 10**30}, "page"),
+    ("page just past the bound", {"page": 100_001}, "page"),
+    (
+        "too many organizations",
+        {"organization_id": [str(uuid.uuid4()) for _ in range(1200)]},
+        "organization_id",
+    ),
+    ("eleven organizations", {"organization_id": [str(uuid.uuid4()) for _ in range(11)]}, "organization_id"),
+    ("too many sort keys", {"sorting": ["name", "email", "created_at", "-name"]}, "sorting"),
+    ("too many metadata keys", {"metadata": {f"k{i}": "v" for i in range(6)}}, "metadata"),
+    ("too many metadata values", {"metadata": {"plan": [f"p{i}" for i in range(11)]}}, "metadata"),
+    ("metadata value too long", {"metadata": {"plan": "x" * 201}}, "metadata"),
+    ("metadata key too long", {"metadata": {"k" * 101: "x"}}, "metadata"),
+    ("metadata integer too large", {"metadata": {"seats": 10**20}}, "metadata"),
+    ("query too long", {"query": "q" * 501}, "query"),
+    ("email too long", {"email": "e" * 321}, "email"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "argument"), OUT_OF_BOUNDS, ids=[row[0] for row in OUT_OF_BOUNDS]
+)
+async def test_out_of_bounds_arguments_are_refused_before_any_request(
+    fake: FakePolar, name: str, arguments: dict[str, Any], argument: str
+) -> None:
+    result = await call(make_server(fake), arguments)
+    assert result.is_error
+    text = text_of(result)
+    assert f"Invalid argument {argument}" in text and "Nothing was sent to Polar" in text
+    assert len(text) < 600 and "Error executing" not in text
+    assert fake.requests == []
+
+
+async def test_arguments_at_their_bounds_are_accepted(fake: FakePolar) -> None:
+    arguments = {
+        "organization_id": [str(uuid.uuid4()) for _ in range(10)],
+        "sorting": ["name", "email", "-created_at"],
+        "metadata": {f"k{i}": ["v" * 200] * 10 for i in range(5)},
+        "page": 100_000,
+        "limit": 100,
+    }
+    result = await call(make_server(fake), arguments)
+    assert not result.is_error, text_of(result)
+    assert len(fake.requests) == 1
+
+
+class Boom(Exception):
+    """Not one of ours: stands for any bug or library failure."""
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Boom(f"secret {DEFAULT_TOKEN} inside"),
+        RecursionError("deep"),
+        KeyError("items"),
+        UnicodeError("bad bytes here"),
+    ],
+    ids=["foreign", "recursion", "key", "unicode"],
+)
+async def test_an_unexpected_failure_is_two_sentences_and_a_logged_story(
+    failure: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    def explode(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    settings = Settings(access_token=DEFAULT_TOKEN)
+    server = build_server(settings, client=PolarClient(settings, transport=httpx.MockTransport(explode)))
+    caplog.set_level(logging.ERROR)
+    result = await call(server, {})
+    assert result.is_error
+    text = text_of(result)
+    assert text.startswith(f"list_customers failed on an unexpected problem ({type(failure).__name__})")
+    assert "Try the call again" in text and text.count(". ") <= 2
+    assert "Error executing" not in text and DEFAULT_TOKEN not in text and str(failure) not in text
+    assert "Traceback" in caplog.text and DEFAULT_TOKEN not in caplog.text
