@@ -51,6 +51,7 @@ __all__ = [
     "customer_state_endpoint",
     "error_for_response",
     "error_for_transport",
+    "not_found_error",
     "parse_retry_after",
     "retry_delay",
     "should_retry",
@@ -75,6 +76,8 @@ REASON_LIMIT = 60  # characters of an upstream reason phrase relayed
 DETAIL_LIMIT = 500  # characters of Polar's 422 details relayed
 MAX_CONNECTIONS = 100  # requests to Polar under way at once, across all calls of this process
 POOL_WAIT = 5.0  # seconds a request waits for a free connection before the call gives up
+PRODUCT_NAME_TTL = 300.0  # seconds a product name is reused before it is asked for again
+MAX_CACHED_PRODUCTS = 2000
 
 Sleep = Callable[[float], Awaitable[None]]
 _Parsed = TypeVar("_Parsed")
@@ -186,11 +189,7 @@ def error_for_response(
         )
     if status == 404:
         if endpoint.not_found is not None:
-            return NotFound(
-                f"In {where}, {endpoint.not_found}. list_customers with query finds customers by part of "
-                "their name, email or external ID.",
-                status_code=status,
-            )
+            return not_found_error(settings, endpoint.not_found, status_code=status)
         version = settings.api_version or "unset"
         return NotFound(
             f"{where} answered 404 Not Found for {endpoint.path}. Check POLAR_SERVER_URL (it should be "
@@ -222,6 +221,15 @@ def error_for_response(
         f"{where} answered with unexpected status {status} {reason}. "
         "Check POLAR_SERVER_URL; if it is right, report this to the polar-mcp maintainers.",
         status_code=status,
+    )
+
+
+def not_found_error(settings: Settings, what: str, *, status_code: int | None = None) -> NotFound:
+    """A lookup that found nothing: say what was looked for, where, and how to search instead."""
+    return NotFound(
+        f"In {settings.environment_label}, {what}. list_customers with query finds customers by part of "
+        "their name, email or external ID.",
+        status_code=status_code,
     )
 
 
@@ -331,6 +339,7 @@ class PolarClient:
         retry_budget: float = RETRY_BUDGET,
         max_attempts: int = MAX_ATTEMPTS,
         max_body_bytes: int = MAX_BODY_BYTES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._transport = transport
@@ -340,7 +349,9 @@ class PolarClient:
         self._max_attempts = max_attempts
         self.max_body_bytes = max_body_bytes
         self.call_budget = call_budget(settings.timeout, max_attempts, retry_budget)
+        self._clock = clock
         self._http: httpx.AsyncClient | None = None
+        self._product_names: dict[str, tuple[str, float]] = {}  # product ID: (name, when fetched)
 
     def _client(self) -> httpx.AsyncClient:
         # Created on first use so it binds to the event loop that serves requests.
@@ -385,6 +396,32 @@ class PolarClient:
         params = [("id", product_id) for product_id in ids] + [("limit", str(MAX_PRODUCT_IDS))]
         payload = await self._get_json(PRODUCTS, params)
         return self._parsed(parse_products, payload)
+
+    async def product_names(self, product_ids: Sequence[str]) -> dict[str, str]:
+        """Names of the given products: cached ones for `PRODUCT_NAME_TTL` seconds, the rest in one
+        products request. Products Polar does not return are left out; raises `ScopeError` without
+        `products:read`."""
+        now = self._clock()
+        names: dict[str, str] = {}
+        missing: list[str] = []
+        for product_id in dict.fromkeys(product_ids):
+            cached = self._product_names.get(product_id)
+            if cached is not None and now - cached[1] < PRODUCT_NAME_TTL:
+                names[product_id] = cached[0]
+            else:
+                missing.append(product_id)
+        if not missing:
+            return names
+        page = await self.products(missing)
+        if len(self._product_names) > MAX_CACHED_PRODUCTS:
+            self._product_names.clear()
+        for item in page.items:
+            found, name = item.get("id"), item.get("name")
+            if isinstance(found, str) and isinstance(name, str):
+                self._product_names[found] = (name, now)
+                if found in missing:
+                    names[found] = name
+        return names
 
     def _parsed(self, parse: Callable[[Any], _Parsed], payload: Any) -> _Parsed:
         try:

@@ -1,9 +1,10 @@
-"""An in-process stand-in for Polar's `GET /v1/customers/`, faithful to its contract.
+"""An in-process stand-in for Polar's customer API, faithful to its contract.
 
 It serves demo mode through `httpx.MockTransport(FakePolar(...))`, the tests in-process and over
 real HTTP (`asgi_app`), and the benchmarks. It filters, sorts, pages, authenticates and fails the
 way Polar does, records every request, and replays injected faults. In `strict` mode it refuses
-parameters Polar does not define, which real Polar would silently ignore.
+parameters Polar does not define, which real Polar would silently ignore. This module serves the
+customer list; `standin_read.py` the single customer, its state and the product list.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from polar_mcp.sample_billing import ACTIVE_STATUSES, Holdings, sample_holdings, sample_products
+from polar_mcp.standin_read import CUSTOMER_SCOPES, route_read
 
 __all__ = ["DEFAULT_TOKEN", "FakePolar", "Fault", "asgi_app"]
 
@@ -50,7 +54,11 @@ class Grant:
 
 
 class FakePolar:
-    """Call it with an `httpx.Request`; it answers like Polar's customers endpoint."""
+    """Call it with an `httpx.Request`; it answers like Polar's customer API.
+
+    Billing (`holdings`, by customer ID) and `products` default to the sample organization's, derived
+    from the customers; tests may edit both in place.
+    """
 
     def __init__(
         self,
@@ -59,11 +67,16 @@ class FakePolar:
         tokens: dict[str, Grant] | None = None,
         strict: bool = True,
         rate_limit: int | None = None,
+        holdings: dict[str, Holdings] | None = None,
+        products: list[dict[str, Any]] | None = None,
     ) -> None:
         # A private copy: tests edit customers in place, and the source list may be shared.
         self.customers = [copy.deepcopy(c) for c in customers if c.get("deleted_at") is None]
         organization = self.customers[0]["organization_id"] if self.customers else str(uuid.uuid4())
-        self.tokens = tokens if tokens is not None else {DEFAULT_TOKEN: Grant(organization)}
+        self.holdings = holdings if holdings is not None else sample_holdings(self.customers)
+        self.products = products if products is not None else sample_products(organization)
+        default = Grant(organization, frozenset({"customers:read", "products:read"}))
+        self.tokens = tokens if tokens is not None else {DEFAULT_TOKEN: default}
         self.strict = strict
         self.rate_limit = rate_limit
         self.requests: list[httpx.Request] = []
@@ -85,23 +98,31 @@ class FakePolar:
             if fault.error is not None:
                 raise fault.error("injected fault", request=request)
             return _response(fault.status, fault.body, fault.headers)
-        if request.url.path == "/v1/customers":
+        if request.url.path in ("/v1/customers", "/v1/products"):
             return httpx.Response(
-                307, headers={"Location": str(request.url.copy_with(path="/v1/customers/"))}
+                307, headers={"Location": str(request.url.copy_with(path=request.url.path + "/"))}
             )
-        if request.url.path != "/v1/customers/" or request.method != "GET":
+        # Routing reads the raw path: an external ID may hold an encoded '/', '?' or '#'.
+        raw_path = request.url.raw_path.decode("ascii").partition("?")[0]
+        read = route_read(raw_path)
+        if (read is None and request.url.path != "/v1/customers/") or request.method != "GET":
             return _response(404 if request.method == "GET" else 405, {"detail": "Not Found"})
         version = request.headers.get("polar-version")
         if version is not None and version not in KNOWN_VERSIONS:
             return _response(404, {"detail": "Not Found"})
         if self.rate_limit is not None and len(self.requests) > self.rate_limit:
             return _response(429, None, {"Retry-After": "60"})
-        grant_or_error = self._authenticate(request)
+        grant_or_error = self._authenticate(request, read.scopes if read else CUSTOMER_SCOPES)
         if isinstance(grant_or_error, httpx.Response):
             return grant_or_error
+        if read is not None:
+            status, body = read.answer(
+                self, grant_or_error.organization_id, list(request.url.params.multi_items()), self.strict
+            )
+            return _response(status, body)
         return self._list(request.url.params, grant_or_error)
 
-    def _authenticate(self, request: httpx.Request) -> Grant | httpx.Response:
+    def _authenticate(self, request: httpx.Request, scopes: frozenset[str]) -> Grant | httpx.Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return _response(401, {"error": "Unauthorized", "detail": "Not authenticated"})
@@ -116,7 +137,7 @@ class FakePolar:
                 },
                 {"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        if not grant.scopes & {"customers:read", "customers:write"}:
+        if not grant.scopes & scopes:
             return _response(
                 403,
                 {
@@ -180,7 +201,7 @@ class FakePolar:
             visible = [c for c in visible if _matches_query(c, text)]
         if active is not None:
             wanted_active = active.lower() in _TRUE
-            visible = [c for c in visible if _is_active(c) == wanted_active]
+            visible = [c for c in visible if self._is_active(c) == wanted_active]
         for key, values in metadata.items():
             visible = [c for c in visible if _metadata_text(c.get("metadata", {}).get(key)) in values]
 
@@ -200,6 +221,11 @@ class FakePolar:
             200, {"items": items, "pagination": {"total_count": total, "max_page": math.ceil(total / limit)}}
         )
 
+    def _is_active(self, customer: dict[str, Any]) -> bool:
+        # Polar's `active`: at least one trialing, active or past-due subscription.
+        holdings = self.holdings.get(customer["id"])
+        return holdings is not None and any(s["status"] in ACTIVE_STATUSES for s in holdings["subscriptions"])
+
 
 def _matches_query(customer: dict[str, Any], text: str) -> bool:
     needle = text.lower()
@@ -207,12 +233,6 @@ def _matches_query(customer: dict[str, Any], text: str) -> bool:
         if needle in (customer.get(column) or "").lower():
             return True
     return (customer.get("external_id") or "").lower().startswith(needle)
-
-
-def _is_active(customer: dict[str, Any]) -> bool:
-    # The sample data has no subscriptions; a metadata plan other than free stands in for one.
-    plan = (customer.get("metadata") or {}).get("plan")
-    return plan not in (None, "free")
 
 
 def _metadata_text(value: Any) -> str | None:
@@ -295,7 +315,9 @@ def asgi_app(fake: FakePolar) -> Callable[[Scope, Receive, Send], Awaitable[None
             if not message.get("more_body"):
                 break
         host = dict(scope["headers"]).get(b"host", b"127.0.0.1").decode()
-        url = f"http://{host}{scope['path']}" + (
+        # The raw path keeps percent-encoding, which the read endpoints route by.
+        path = scope.get("raw_path") or scope["path"].encode()
+        url = f"http://{host}{path.decode('ascii')}" + (
             f"?{scope['query_string'].decode()}" if scope["query_string"] else ""
         )
         request = httpx.Request(scope["method"], url, headers=scope["headers"], content=body)

@@ -19,9 +19,11 @@ from polar_mcp.polar import PolarClient
 from polar_mcp.sample import sample_customers
 from polar_mcp.server import PolarMCPServer, build_server
 from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, asgi_app
+from polar_mcp.tools import TOOLS
 
 DATA = Path(__file__).parent / "data"
 OPENAPI = json.loads((DATA / "customers-list.openapi.json").read_text())
+TOOL_NAMES = [tool.name for tool in TOOLS]
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ import pytest
 
 from polar_mcp.config import Settings
 from polar_mcp.errors import ConfigError
+from tests.conftest import TOOL_NAMES
 
 
 @pytest.mark.parametrize(
@@ -94,7 +95,7 @@ async def test_server_built_from_a_bad_environment_still_lists_and_explains(
 
     monkeypatch.setenv("POLAR_SERVER", "staging")
     async with Client(build_server()) as client:
-        assert [tool.name for tool in (await client.list_tools()).tools] == ["list_customers"]
+        assert [tool.name for tool in (await client.list_tools()).tools] == TOOL_NAMES
         result = await client.call_tool("list_customers", {})
     assert result.is_error and "POLAR_SERVER must be 'production' or 'sandbox'" in result.content[0].text
 

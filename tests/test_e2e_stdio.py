@@ -11,6 +11,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from polar_mcp.standin import DEFAULT_TOKEN, FakePolar
+from tests.conftest import TOOL_NAMES
 
 pytestmark = pytest.mark.anyio
 
@@ -34,7 +35,7 @@ async def test_pages_through_every_customer_over_stdio(
     with anyio.fail_after(60):
         async with Client(spawn(fake_over_http, script=script)) as client:
             tools = await client.list_tools()
-            assert [tool.name for tool in tools.tools] == ["list_customers"]
+            assert [tool.name for tool in tools.tools] == TOOL_NAMES
             page: int | None = 1
             while page is not None:
                 result = await client.call_tool("list_customers", {"page": page, "limit": 50})
@@ -52,7 +53,7 @@ async def test_pages_through_every_customer_over_stdio(
 async def test_starts_and_explains_a_missing_token(fake_over_http: str, fake: FakePolar) -> None:
     with anyio.fail_after(60):
         async with Client(spawn(fake_over_http, token=None)) as client:
-            assert [tool.name for tool in (await client.list_tools()).tools] == ["list_customers"]
+            assert [tool.name for tool in (await client.list_tools()).tools] == TOOL_NAMES
             result = await client.call_tool("list_customers", {})
     assert result.is_error and "POLAR_ACCESS_TOKEN" in result.content[0].text
     assert fake.requests == []
@@ -139,3 +140,26 @@ def test_stdout_carries_only_protocol_messages_even_at_debug(fake_over_http: str
     assert replies[3]["result"]["isError"] is True
     assert "Polar answered 200" in stderr  # the logs went to stderr
     assert DEFAULT_TOKEN not in stdout + stderr
+
+
+async def test_gets_one_customer_over_stdio_by_each_identifier(fake_over_http: str, fake: FakePolar) -> None:
+    # Over real HTTP the awkward external ID must still arrive as one percent-encoded path segment.
+    customer = next(c for c in fake.customers if c["email"] and fake.holdings[c["id"]]["granted_benefits"])
+    customer["external_id"] = "a/b c?d#é"
+    with anyio.fail_after(60):
+        async with Client(spawn(fake_over_http)) as client:
+            results = [
+                await client.call_tool("get_customer", {"id": customer["id"]}),
+                await client.call_tool("get_customer", {"external_id": "a/b c?d#é"}),
+                await client.call_tool("get_customer", {"email": customer["email"]}),
+            ]
+            bad = await client.call_tool("get_customer", {"id": "not-a-uuid"})
+    for result in results:
+        assert not result.is_error, result.content
+        assert result.structured_content["customer"]["id"] == customer["id"]
+        assert result.structured_content["benefits"]
+    assert results[0].structured_content == results[1].structured_content == results[2].structured_content
+    assert "/v1/customers/external/a%2Fb%20c%3Fd%23%C3%A9/state" in [
+        r.url.raw_path.decode() for r in fake.requests
+    ]
+    assert bad.is_error and "Nothing was sent to Polar" in bad.content[0].text

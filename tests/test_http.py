@@ -30,7 +30,7 @@ from polar_mcp.polar import PolarClient
 from polar_mcp.sample import sample_customers
 from polar_mcp.server import PolarMCPServer, build_server
 from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, asgi_app
-from tests.conftest import free_port
+from tests.conftest import TOOL_NAMES, free_port
 
 AUTH = "team-secret-4f7c1d9e2b6a8053"  # the shared secret clients present to our server
 TOOL_CALL = {
@@ -113,7 +113,7 @@ async def test_client_pages_through_every_customer_over_http(caplog: pytest.LogC
     with anyio.fail_after(30):
         async with deployment(57) as dep, mcp_client(dep.mcp_url) as client:
             tools = await client.list_tools()
-            assert [tool.name for tool in tools.tools] == ["list_customers"]
+            assert [tool.name for tool in tools.tools] == TOOL_NAMES
             seen: list[str] = []
             page: int | None = 1
             texts: list[str] = []

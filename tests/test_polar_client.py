@@ -22,7 +22,7 @@ from polar_mcp.polar import (
 )
 from polar_mcp.query import CustomerQuery
 from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, Fault, Grant
-from tests.conftest import make_server
+from tests.conftest import TOOL_NAMES, make_server
 
 SETTINGS = Settings(access_token=DEFAULT_TOKEN)
 
@@ -273,7 +273,7 @@ async def test_sandbox_auth_error_suggests_production(fake: FakePolar) -> None:
 async def test_missing_token_says_which_variable_and_where_to_create_one(fake: FakePolar) -> None:
     server = make_server(fake, token=None)
     async with Client(server) as client:
-        assert [t.name for t in (await client.list_tools()).tools] == ["list_customers"]
+        assert [t.name for t in (await client.list_tools()).tools] == TOOL_NAMES
         result = await client.call_tool("list_customers", {})
     assert result.is_error
     assert "POLAR_ACCESS_TOKEN" in text_of(result) and "Organization Access Token" in text_of(result)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -18,7 +15,6 @@ from tests.conftest import make_server
 
 pytestmark = pytest.mark.anyio
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "list_customers.json"
 MODES = ["auto", "legacy"]
 ORG = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
 ORG2 = "0b8e1d0a-4f7c-4a53-9d5e-3f2f4d9b6c11"
@@ -32,20 +28,6 @@ async def call(server: PolarMCPServer, arguments: dict[str, Any], mode: str = "l
 
 def text_of(result: Any) -> str:
     return "\n".join(block.text for block in result.content)
-
-
-@pytest.mark.parametrize("mode", MODES)
-async def test_tool_schema_matches_snapshot(server: PolarMCPServer, mode: str) -> None:
-    async with Client(server, mode=mode) as client:
-        tools = (await client.list_tools()).tools
-    assert [tool.name for tool in tools] == ["list_customers"]
-    actual = tools[0].model_dump(mode="json", by_alias=True, exclude_none=True)
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        SNAPSHOT.write_text(json.dumps(actual, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    if not SNAPSHOT.exists():
-        pytest.fail(f"no schema snapshot; review and commit {SNAPSHOT} (written by UPDATE_SNAPSHOTS=1)")
-    expected = json.loads(SNAPSHOT.read_text())
-    assert actual == expected, "the tool schema changed: review it and run with UPDATE_SNAPSHOTS=1"
 
 
 async def test_tool_annotations_declare_a_read_only_idempotent_open_world_tool(

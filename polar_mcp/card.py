@@ -1,0 +1,184 @@
+"""One customer's card: Polar's customer state reduced to the records a model and a view need.
+
+The state is read leniently, as the list is: fields may be absent or null, and benefit types newer
+than this release pass through under their own name. Every string in it was cleaned
+(`polar_mcp.text`) by the Polar client, the one boundary where upstream text comes in.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from polar_mcp.models import summarize, to_date
+
+__all__ = ["CUSTOMER_FIELDS", "CustomerCard", "build_card", "money", "price"]
+
+CUSTOMER_FIELDS = ("id", "name", "email", "external_id", "type", "country", "created_at", "metadata")
+# Currencies whose smallest unit is the unit itself: 3000 jpy is ¥3,000, not ¥30.00.
+ZERO_DECIMAL = frozenset(
+    [
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    ]
+)
+SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
+
+
+def _plain(schema: dict[str, Any]) -> None:
+    """Drop `additionalProperties: true` (JSON Schema's default) from an object or its list items."""
+    for target in (schema, schema.get("items")):
+        if isinstance(target, dict) and target.get("additionalProperties") is True:
+            del target["additionalProperties"]
+
+
+def _absent_when_unset(schema: dict[str, Any]) -> None:
+    """An optional text that is left out rather than null: publish it as plain text."""
+    schema.pop("anyOf", None)
+    schema.pop("default", None)
+    schema["type"] = "string"
+
+
+class CustomerCard(BaseModel):
+    """One customer: profile, subscriptions, benefits, meters."""
+
+    # Plain objects documented in words, as the list does: nested item schemas cost every client
+    # validation time and every conversation context, and the text carries the same facts.
+    customer: dict[str, Any] = Field(
+        json_schema_extra=_plain,
+        description="id, name, email, external_id, type, country, created_at (UTC date), metadata; "
+        "null if unset.",
+    )
+    subscriptions: list[dict[str, Any]] = Field(
+        json_schema_extra=_plain,
+        description="Active and trialing: id, product_id, product_name, status, amount (minor units), "
+        "currency, recurring_interval, price, current_period_end, cancel_at_period_end, ends_at, "
+        "trial_end, meters.",
+    )
+    benefits: list[dict[str, Any]] = Field(
+        json_schema_extra=_plain,
+        description="By benefit type: type, count, first_granted_at, last_granted_at, "
+        "items (benefit_id, granted_at).",
+    )
+    meters: list[dict[str, Any]] = Field(
+        json_schema_extra=_plain, description="meter_id, consumed_units, credited_units, balance."
+    )
+    notes: list[str] = Field(description="Caveats to relay with the answer.")
+    notice: str | None = Field(
+        default=None, json_schema_extra=_absent_when_unset, description="Set for demo data."
+    )
+
+
+def build_card(
+    state: dict[str, Any], product_names: dict[str, str], notes: list[str], notice: str | None = None
+) -> dict[str, Any]:
+    """The card as a dict (a `CustomerCard`)."""
+    summary = summarize(state)
+    customer = {name: summary.get(name) for name in CUSTOMER_FIELDS}
+    subscriptions = [_subscription(s, product_names) for s in _dicts(state.get("active_subscriptions"))]
+    card: dict[str, Any] = {
+        "customer": customer,
+        "subscriptions": subscriptions,
+        "benefits": _benefits(_dicts(state.get("granted_benefits"))),
+        "meters": [_meter(m) for m in _dicts(state.get("active_meters"))],
+        "notes": notes,
+    }
+    if notice is not None:
+        card["notice"] = notice
+    return card
+
+
+def money(amount: int | float, currency: str) -> str:
+    """`2000, "usd"` is `$20.00`; `3000, "jpy"` is `¥3,000`; unknown symbols read `12.00 CHF`."""
+    code = currency.lower()
+    digits = 0 if code in ZERO_DECIMAL else 2
+    value = Decimal(str(amount)).scaleb(-digits)
+    sign = "-" if value < 0 else ""
+    text = f"{abs(value):,.{digits}f}"
+    symbol = SYMBOLS.get(code)
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {code.upper()}"
+
+
+def price(amount: Any, currency: Any, interval: Any) -> str | None:
+    """`$20.00/month`; `None` when Polar left out the amount or the currency."""
+    if not isinstance(amount, int | float) or isinstance(amount, bool) or not isinstance(currency, str):
+        return None
+    text = money(amount, currency)
+    return f"{text}/{interval}" if isinstance(interval, str) and interval else text
+
+
+def _subscription(item: dict[str, Any], product_names: dict[str, str]) -> dict[str, Any]:
+    product_id = item.get("product_id")
+    return {
+        "id": item.get("id"),
+        "product_id": product_id,
+        "product_name": product_names.get(product_id) if isinstance(product_id, str) else None,
+        "status": item.get("status"),
+        "amount": item.get("amount"),
+        "currency": item.get("currency"),
+        "recurring_interval": item.get("recurring_interval"),
+        "price": price(item.get("amount"), item.get("currency"), item.get("recurring_interval")),
+        "current_period_end": to_date(item.get("current_period_end")),
+        "cancel_at_period_end": item.get("cancel_at_period_end") is True,
+        "ends_at": to_date(item.get("ends_at")),
+        "trial_end": to_date(item.get("trial_end")),
+        "meters": [
+            {
+                "meter_id": meter.get("meter_id"),
+                "consumed_units": meter.get("consumed_units"),
+                "credited_units": meter.get("credited_units"),
+                "amount": meter.get("amount"),
+            }
+            for meter in _dicts(item.get("meters"))
+        ],
+    }
+
+
+def _benefits(grants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for grant in grants:
+        kind = grant.get("benefit_type")
+        item = {"benefit_id": grant.get("benefit_id"), "granted_at": to_date(grant.get("granted_at"))}
+        groups.setdefault(kind if isinstance(kind, str) and kind else "unknown", []).append(item)
+    result = []
+    for kind, items in groups.items():
+        dates = sorted(str(item["granted_at"]) for item in items if item["granted_at"])
+        result.append(
+            {
+                "type": kind,
+                "count": len(items),
+                "first_granted_at": dates[0] if dates else None,
+                "last_granted_at": dates[-1] if dates else None,
+                "items": items,
+            }
+        )
+    return result
+
+
+def _meter(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "meter_id": item.get("meter_id"),
+        "consumed_units": item.get("consumed_units"),
+        "credited_units": item.get("credited_units"),
+        "balance": item.get("balance"),
+    }
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []

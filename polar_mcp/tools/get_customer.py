@@ -1,0 +1,229 @@
+"""The `get_customer` tool: one customer's subscriptions, benefits and meters, by ID, external ID or email."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent
+from pydantic import UUID4, Field
+
+from polar_mcp.card import CustomerCard, build_card, price
+from polar_mcp.errors import PolarError, PolarMCPError, ScopeError
+from polar_mcp.models import summarize
+from polar_mcp.polar import not_found_error
+from polar_mcp.query import CustomerQuery
+from polar_mcp.render import cell, metadata_text
+from polar_mcp.toolkit import Tool, ToolContext, read_only
+
+__all__ = ["NAME", "TOOL", "render_card"]
+
+NAME = "get_customer"
+TITLE = "Get one Polar customer"
+IDENTIFIERS = ("id", "external_id", "email")
+MAX_EMAIL_MATCHES = 10
+DESCRIPTION = """One customer's profile, active and trialing subscriptions (product, price, renewal \
+or end, trial), benefits by type and usage meters.
+
+Give exactly one of id, external_id (the seller's own ID) or email (exact); list_customers finds \
+partial matches."""
+
+ARGUMENT_HINTS: dict[str, str] = {
+    "id": "a version-4 customer UUID such as 992fae2a-2a17-4b7a-8d9e-e287cf90131b",
+    "external_id": "a non-empty external ID, the customer's ID in the seller's own system (e.g. usr_42)",
+    "email": "a non-empty email address (exact match, case-insensitive)",
+}
+ARGUMENT_ALIASES: dict[str, str] = {
+    "customer_id": "use id",
+    "uuid": "use id",
+    "externalId": "use external_id",
+    "query": "get_customer needs an exact identifier; list_customers with query finds partial matches",
+    "name": "list_customers with query finds customers by name",
+    "access_token": "the token is read from POLAR_ACCESS_TOKEN on the server, never passed as an argument",
+    "token": "the token is read from POLAR_ACCESS_TOKEN on the server, never passed as an argument",
+}
+NO_SUBSCRIPTION_NOTE = (
+    "No active or trialing subscription. Past-due subscriptions are not shown here, though "
+    "list_customers active=true counts them: do not conclude the customer never paid."
+)
+NO_PRODUCT_SCOPE_NOTE = "Product names need the products:read scope; product IDs are shown instead."
+
+
+def register(server: MCPServer, context: ToolContext) -> None:
+    """Add `get_customer` to `server`."""
+
+    @server.tool(name=NAME, title=TITLE, description=DESCRIPTION, annotations=read_only(TITLE))
+    async def get_customer(
+        id: Annotated[
+            UUID4 | None, Field(description="Polar customer ID.", json_schema_extra={"maxLength": 36})
+        ] = None,
+        external_id: Annotated[
+            str | None, Field(min_length=1, max_length=500, description="The seller's own ID, e.g. usr_42.")
+        ] = None,
+        email: Annotated[str | None, Field(min_length=1, max_length=320, description="Exact email.")] = None,
+    ) -> Annotated[CallToolResult, CustomerCard]:
+        """One Polar customer with subscriptions, benefits and meters."""
+        _check_identifiers({"id": id, "external_id": external_id, "email": email})
+        context.check_ready()
+        try:
+            if id is not None:
+                state = await context.polar.customer_state(customer_id=str(id))
+            elif external_id is not None:
+                state = await context.polar.customer_state(external_id=external_id)
+            else:
+                assert email is not None  # exactly one identifier was checked above
+                state = await _state_by_email(context, email)
+        except PolarMCPError as exc:
+            raise ToolError(str(exc)) from exc
+        names, notes = await _product_names(context, state)
+        if not state.get("active_subscriptions"):
+            notes.append(NO_SUBSCRIPTION_NOTE)
+        card = build_card(state, names, notes, context.notice)
+        return CallToolResult(
+            content=[TextContent(type="text", text=render_card(card))], structured_content=card
+        )
+
+
+TOOL = Tool(name=NAME, register=register, argument_hints=ARGUMENT_HINTS, argument_aliases=ARGUMENT_ALIASES)
+
+
+def _check_identifiers(given: dict[str, Any]) -> None:
+    """Exactly one identifier, and no blank text: refused before anything is sent."""
+    present = [name for name, value in given.items() if value is not None]
+    for name in present:
+        if isinstance(given[name], str) and not given[name].strip():
+            raise ToolError(
+                f"Invalid argument {name}: got {given[name]!r}; {name} must be {ARGUMENT_HINTS[name]}.\n"
+                f"Nothing was sent to Polar; fix the argument and call {NAME} again."
+            )
+    if len(present) != 1:
+        got = "none of them" if not present else " and ".join(present)
+        raise ToolError(
+            f"Give exactly one of id, external_id or email (got {got}). list_customers with query finds "
+            f"customers by part of their name, email or external ID.\n"
+            f"Nothing was sent to Polar; call {NAME} again with one identifier."
+        )
+
+
+async def _state_by_email(context: ToolContext, email: str) -> dict[str, Any]:
+    """The state of the one customer with this email; several matches are listed, never guessed."""
+    page = await context.polar.list_customers(CustomerQuery(email=email, limit=MAX_EMAIL_MATCHES))
+    matches = page.items
+    if not matches:
+        raise not_found_error(context.settings, f"no customer has email {email!r}")
+    if len(matches) > 1:
+        total = max(page.pagination.total_count, len(matches))
+        rows = [_match_row(summarize(match)) for match in matches]
+        more = f" (the first {len(matches)} shown)" if total > len(matches) else ""
+        raise ToolError(
+            f"{total} customers have email {email!r}{more}, in different organizations this token can see. "
+            f"Call {NAME} with the id of the one you mean:\n" + "\n".join(rows)
+        )
+    customer_id = matches[0].get("id")
+    if not isinstance(customer_id, str):
+        raise not_found_error(context.settings, f"no customer has email {email!r}")
+    return await context.polar.customer_state(customer_id=customer_id)
+
+
+def _match_row(record: dict[str, Any]) -> str:
+    fields = [
+        f"id {record.get('id')}",
+        record.get("name"),
+        record.get("external_id") and f"external_id {record['external_id']}",
+        record.get("created_at") and f"created {record['created_at']}",
+    ]
+    return "- " + ", ".join(cell(str(field)) for field in fields if field)
+
+
+async def _product_names(context: ToolContext, state: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Names for the subscriptions' products in one request; a failure costs the names, not the call."""
+    ids = [
+        s["product_id"]
+        for s in state.get("active_subscriptions") or []
+        if isinstance(s, dict) and isinstance(s.get("product_id"), str)
+    ]
+    if not ids:
+        return {}, []
+    try:
+        return await context.polar.product_names(ids), []
+    except ScopeError:
+        return {}, [NO_PRODUCT_SCOPE_NOTE]
+    except PolarError as exc:
+        reason = f"status {exc.status_code}" if exc.status_code else type(exc).__name__
+        return {}, [f"Product names could not be fetched ({reason}); product IDs are shown instead."]
+
+
+def render_card(card: dict[str, Any]) -> str:
+    """The text the model reads: the whole card in a few lines, lists said to be empty when they are."""
+    customer = card["customer"]
+    lines = [card["notice"]] if card.get("notice") else []
+    who = [customer.get("name") or "(no name)"]
+    who += [customer[key] for key in ("email",) if customer.get(key)]
+    who += [f"external_id {customer['external_id']}"] if customer.get("external_id") else []
+    who += [customer[key] for key in ("type", "country") if customer.get(key)]
+    who += [f"since {customer['created_at']}"] if customer.get("created_at") else []
+    lines.append(" · ".join(cell(str(part)) for part in who))
+    about = [f"id {customer.get('id')}"]
+    if customer.get("metadata"):
+        about.append(f"metadata {metadata_text(customer['metadata'])}")
+    lines.append(" · ".join(about))
+    subscriptions = card["subscriptions"]
+    if subscriptions:
+        lines.append(f"Subscriptions ({len(subscriptions)}):")
+        lines.extend(_subscription_line(s) for s in subscriptions)
+    else:
+        lines.append("Subscriptions: none active or trialing.")
+    benefits = card["benefits"]
+    if benefits:
+        total = sum(group["count"] for group in benefits)
+        parts = [_benefit_part(group) for group in benefits]
+        lines.append(f"Benefits ({total}): " + ", ".join(parts))
+    else:
+        lines.append("Benefits: none granted.")
+    meters = card["meters"]
+    if meters:
+        lines.append("Meters: " + "; ".join(_meter_part(m) for m in meters))
+    else:
+        lines.append("Meters: none active.")
+    lines.extend(f"Note: {note}" for note in card["notes"])
+    return "\n".join(lines)
+
+
+def _subscription_line(sub: dict[str, Any]) -> str:
+    name = cell(sub["product_name"]) if sub.get("product_name") else f"product {sub.get('product_id')}"
+    status = sub.get("status")
+    period_end = sub.get("current_period_end")
+    if status == "trialing":
+        then = "then ends" if sub.get("cancel_at_period_end") or sub.get("ends_at") else "then renews"
+        phrase = f"trial until {sub.get('trial_end') or period_end}, {then}"
+    elif sub.get("cancel_at_period_end"):
+        phrase = f"{status}, canceled: ends {sub.get('ends_at') or period_end}, no renewal"
+    elif sub.get("ends_at"):
+        phrase = f"{status}, ends {sub['ends_at']}"
+    else:
+        phrase = f"{status}, renews {period_end}"
+    line = f"- {name}: {sub.get('price') or 'price unknown'}, {phrase}"
+    for meter in sub.get("meters") or []:
+        spent = price(meter.get("amount"), sub.get("currency"), None) or "?"
+        line += f"; meter {meter.get('meter_id')}: {spent} so far this period"
+    return line
+
+
+def _benefit_part(group: dict[str, Any]) -> str:
+    first, last = group.get("first_granted_at"), group.get("last_granted_at")
+    when = f"{first}" if first == last else f"{first} to {last}"
+    return f"{group['type']} {group['count']}" + (f" (granted {when})" if first else "")
+
+
+def _meter_part(meter: dict[str, Any]) -> str:
+    return (
+        f"{meter.get('meter_id')} consumed {_number(meter.get('consumed_units'))}, "
+        f"credited {_number(meter.get('credited_units'))}, balance {_number(meter.get('balance'))}"
+    )
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{value:,}" if isinstance(value, int | float) and not isinstance(value, bool) else "?"
