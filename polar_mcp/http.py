@@ -9,7 +9,10 @@ so any worker or replica can answer any request and no session affinity is neede
 - DNS-rebinding protection: Host and Origin are checked against loopback plus `POLAR_MCP_ALLOWED_HOSTS`
   and `POLAR_MCP_ALLOWED_ORIGINS` (comma-separated);
 - `GET /healthz` (liveness: no auth, no Polar call) and `GET /readyz` (checks the Polar token, cached);
-- a lifespan that closes the shared Polar client after uvicorn has let in-flight calls finish.
+- a lifespan that closes the shared Polar client after uvicorn has let in-flight calls finish;
+- the limits of `polar_mcp.limits`: POST only on the endpoint (405 otherwise), bounded bodies, a call
+  cancelled with its Polar requests when its client disconnects, a deadline on request heads, caps on
+  open connections and concurrent requests.
 
 The Polar token is read from the server's environment only; nothing a client sends can replace it.
 
@@ -42,6 +45,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from polar_mcp.config import Settings
 from polar_mcp.errors import ConfigError, PolarMCPError
+from polar_mcp.limits import McpEndpoint, raise_file_limit, uvicorn_options
 from polar_mcp.polar import PolarClient
 from polar_mcp.query import CustomerQuery
 from polar_mcp.runtime import LOG_LEVELS, configure_logging, load_settings
@@ -173,7 +177,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     routes = [
-        Route(path, endpoint=_RequireBearer(session_manager.handle_request, config.auth_token)),
+        Route(path, endpoint=_RequireBearer(McpEndpoint(session_manager.handle_request), config.auth_token)),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/readyz", endpoint=readiness.endpoint, methods=["GET"]),
     ]
@@ -290,6 +294,7 @@ def serve(
     without an auth token."""
     import uvicorn
 
+    host = host.strip("[]")  # an IPv6 address may come as in a URL, [::1]
     config = HttpConfig.from_env()
     if config.auth_token is None and not is_loopback(host):
         logger.error(
@@ -310,6 +315,7 @@ def serve(
             ALLOWED_HOSTS_ENV,
             ALLOWED_HOSTS_ENV,
         )
+    raise_file_limit()
     if workers > 1:
         return _serve_workers(settings, host=host, port=port, workers=workers)
     asgi = create_app(
@@ -320,7 +326,13 @@ def serve(
         allowed_origins=config.allowed_origins,
     )
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is the normal way to stop it
-        uvicorn.run(asgi, host=host, port=port, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+        uvicorn.run(
+            asgi,
+            host=host,
+            port=port,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            **uvicorn_options(),
+        )
     return 0
 
 
@@ -340,7 +352,7 @@ def _serve_workers(settings: Settings | None, *, host: str, port: int, workers: 
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host.strip("[]"), port))
+        sock.bind((host, port))
     except OSError as exc:
         logger.error("cannot listen on %s:%d: %s", host, port, exc.strerror)
         return EXIT_USAGE
@@ -352,6 +364,7 @@ def _serve_workers(settings: Settings | None, *, host: str, port: int, workers: 
         port=port,
         workers=workers,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        **uvicorn_options(),
     )
     logger.info("serving on http://%s:%d%s with %d workers", host, port, DEFAULT_PATH, workers)
     with contextlib.suppress(KeyboardInterrupt):

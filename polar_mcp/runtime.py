@@ -4,24 +4,61 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 
 import httpx
 
 from polar_mcp.config import Settings
 from polar_mcp.errors import ConfigError
 
-__all__ = ["LOG_LEVELS", "configure_logging", "load_settings"]
+__all__ = ["LOG_LEVELS", "BurstFilter", "configure_logging", "load_settings"]
 
 logger = logging.getLogger("polar_mcp")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+class BurstFilter(logging.Filter):
+    """Let through at most `burst` records of one kind (logger and message template) per `window`
+    seconds, then one line saying how many were held back: a flood of refused or failed connections
+    must not fill the disk."""
+
+    def __init__(
+        self, burst: int = 20, window: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.burst = burst
+        self.window = window
+        self.clock = clock
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        now = self.clock()
+        started, count = self._seen.get(key, (now, 0))
+        if now - started >= self.window:
+            if count > self.burst:
+                record.msg = (
+                    f"{record.msg} [{count - self.burst} more like this in {self.window:g} s not logged]"
+                )
+            started, count = now, 0
+        count += 1
+        if len(self._seen) > 1000:
+            self._seen.clear()  # bounded memory whatever the variety of messages
+        self._seen[key] = (started, count)
+        return count <= self.burst
+
+
 def configure_logging(level: str) -> None:
-    """Logs go to stderr: on stdio, stdout carries only protocol messages."""
+    """Logs go to stderr: on stdio, stdout carries only protocol messages. Repeated records are
+    held back beyond a burst, so that no flood can fill the disk."""
     logging.basicConfig(
         stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, BurstFilter) for f in handler.filters):
+            handler.addFilter(BurstFilter())
     # httpx logs every URL at INFO, and the SDK "Terminating session" after every stateless HTTP
     # request; our own client logs what matters.
     quiet = max(logging.WARNING, logging.getLogger().level)

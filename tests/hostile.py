@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-__all__ = ["Exchange", "HostileUpstream", "body_reply", "drip_body", "drip_headers", "head", "json_reply"]
+__all__ = [
+    "Exchange",
+    "HostileUpstream",
+    "body_reply",
+    "drip_body",
+    "drip_headers",
+    "flood",
+    "head",
+    "hold",
+    "json_reply",
+]
 
 SCRIPT_SECONDS = 20.0
 HEAD_LIMIT = 64 * 1024
@@ -27,7 +37,10 @@ class Exchange:
 
     request: bytes
     writer: asyncio.StreamWriter
+    reader: asyncio.StreamReader
     sent: int = 0
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the client closed its side of the connection (seen by `hold`)."""
 
     @property
     def headers(self) -> dict[str, str]:
@@ -104,6 +117,17 @@ def drip_body(interval: float, max_bytes: int = 2000) -> Script:
     return script
 
 
+def hold() -> Script:
+    """Answer nothing at all; note when the client gives up and closes the connection."""
+
+    async def script(exchange: Exchange) -> None:
+        while await exchange.reader.read(1024):
+            pass
+        exchange.gone.set()
+
+    return script
+
+
 def flood(total: int, chunk: int = 64 * 1024, declare: bool = True) -> Script:
     """A body of `total` bytes sent as fast as the client reads it (JSON-looking, never complete)."""
 
@@ -136,6 +160,7 @@ class HostileUpstream:
         self._tasks = set()
         self._server = None
         self.url = ""
+        self.arrived = asyncio.Event()
 
     async def __aenter__(self) -> HostileUpstream:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -159,8 +184,9 @@ class HostileUpstream:
         self._tasks.add(task)
         try:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            exchange = Exchange(request[:HEAD_LIMIT], writer)
+            exchange = Exchange(request[:HEAD_LIMIT], writer, reader)
             self.exchanges.append(exchange)
+            self.arrived.set()
             script = self.scripts.pop(0) if len(self.scripts) > 1 else self.scripts[0]
             await asyncio.wait_for(script(exchange), SCRIPT_SECONDS)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
