@@ -9,6 +9,7 @@ one): the list's `active` filter therefore selects exactly the paid-plan custome
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ __all__ = [
     "ACTIVE_STATUSES",
     "SAMPLE_AS_OF",
     "STATE_STATUSES",
+    "DerivedHoldings",
     "Holdings",
+    "holdings_of",
     "sample_holdings",
     "sample_products",
 ]
@@ -116,6 +119,7 @@ class _Catalogue:
     meter_id: str
 
 
+@functools.cache
 def _catalogue(organization_id: str) -> _Catalogue:
     rng = random.Random(f"catalogue:{organization_id}")
     return _Catalogue(
@@ -177,14 +181,35 @@ def sample_products(organization_id: str) -> list[dict[str, Any]]:
 
 def sample_holdings(customers: list[dict[str, Any]]) -> dict[str, Holdings]:
     """Subscriptions, benefit grants and meters for each customer, keyed by customer ID."""
-    catalogues: dict[str, _Catalogue] = {}
-    holdings = {}
-    for customer in customers:
-        organization_id = customer["organization_id"]
-        if organization_id not in catalogues:
-            catalogues[organization_id] = _catalogue(organization_id)
-        holdings[customer["id"]] = _holdings(customer, catalogues[organization_id])
-    return holdings
+    return {
+        customer["id"]: _holdings(customer, _catalogue(customer["organization_id"])) for customer in customers
+    }
+
+
+class DerivedHoldings(dict[str, Holdings]):
+    """`sample_holdings` of a list of customers, each derived on first use, so that a fake over thousands
+    of customers starts at once. The list is read live: customers added later are found too."""
+
+    def __init__(self, customers: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self._customers = customers
+        self._by_id: dict[str, dict[str, Any]] = {}
+
+    def __missing__(self, customer_id: str) -> Holdings:
+        if customer_id not in self._by_id:
+            self._by_id = {customer["id"]: customer for customer in self._customers}
+        customer = self._by_id[customer_id]  # KeyError for an unknown customer, as a dict would
+        holdings = _holdings(customer, _catalogue(customer["organization_id"]))
+        self[customer_id] = holdings
+        return holdings
+
+
+def holdings_of(holdings: dict[str, Holdings], customer_id: str) -> Holdings | None:
+    """A customer's holdings, derived if need be; `None` for a customer without any."""
+    try:
+        return holdings[customer_id]
+    except KeyError:
+        return None
 
 
 def _holdings(customer: dict[str, Any], catalogue: _Catalogue) -> Holdings:

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from polar_mcp.sample_billing import ACTIVE_STATUSES, Holdings, sample_holdings, sample_products
+from polar_mcp.sample_billing import ACTIVE_STATUSES, DerivedHoldings, Holdings, holdings_of, sample_products
 from polar_mcp.standin_read import CUSTOMER_SCOPES, route_read
 
 __all__ = ["DEFAULT_TOKEN", "FakePolar", "Fault", "asgi_app"]
@@ -73,7 +73,7 @@ class FakePolar:
         # A private copy: tests edit customers in place, and the source list may be shared.
         self.customers = [copy.deepcopy(c) for c in customers if c.get("deleted_at") is None]
         organization = self.customers[0]["organization_id"] if self.customers else str(uuid.uuid4())
-        self.holdings = holdings if holdings is not None else sample_holdings(self.customers)
+        self.holdings = holdings if holdings is not None else DerivedHoldings(self.customers)
         self.products = products if products is not None else sample_products(organization)
         default = Grant(organization, frozenset({"customers:read", "products:read"}))
         self.tokens = tokens if tokens is not None else {DEFAULT_TOKEN: default}
@@ -223,7 +223,7 @@ class FakePolar:
 
     def _is_active(self, customer: dict[str, Any]) -> bool:
         # Polar's `active`: at least one trialing, active or past-due subscription.
-        holdings = self.holdings.get(customer["id"])
+        holdings = holdings_of(self.holdings, customer["id"])
         return holdings is not None and any(s["status"] in ACTIVE_STATUSES for s in holdings["subscriptions"])
 
 

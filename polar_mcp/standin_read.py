@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-from polar_mcp.sample_billing import STATE_STATUSES, Holdings
+from polar_mcp.sample_billing import STATE_STATUSES, Holdings, holdings_of
 
 __all__ = ["CUSTOMER_SCOPES", "PRODUCT_SCOPES", "ReadData", "Route", "not_found", "route_read"]
 
@@ -116,7 +116,7 @@ def _customer_answer(data: ReadData, customer: dict[str, Any] | None, state: boo
         return not_found()
     if not state:
         return 200, customer
-    holdings = data.holdings.get(customer["id"])
+    holdings = holdings_of(data.holdings, customer["id"])
     subscriptions = holdings["subscriptions"] if holdings else []
     return 200, {
         **customer,

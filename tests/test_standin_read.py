@@ -15,7 +15,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from polar_mcp.sample import sample_customers
-from polar_mcp.sample_billing import ACTIVE_STATUSES, STATE_STATUSES, sample_holdings
+from polar_mcp.sample_billing import ACTIVE_STATUSES, STATE_STATUSES, holdings_of, sample_holdings
 from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, Fault, Grant
 from tests.conftest import DATA
 
@@ -325,3 +325,16 @@ def test_schema_check_would_catch_a_drifting_state() -> None:
     del broken["active_meters"][0]["balance"]
     with pytest.raises(jsonschema.ValidationError):
         validate_state(broken)
+
+
+def test_derived_holdings_match_the_eager_ones_and_follow_the_customer_list() -> None:
+    fake = demo_fake()
+    eager = sample_holdings(DEMO)
+    assert {c["id"]: fake.holdings[c["id"]] for c in DEMO[:30]} == {
+        c["id"]: eager[c["id"]] for c in DEMO[:30]
+    }
+    assert holdings_of(fake.holdings, "6f0c2b6e-3f4a-4b5c-8d9e-0a1b2c3d4e5f") is None
+    late = {**sample_customers(1, seed=99)[0], "organization_id": DEMO[0]["organization_id"]}
+    fake.customers.append(late)
+    assert fake.holdings[late["id"]] == sample_holdings([late])[late["id"]]
+    assert get(fake, f"/v1/customers/{late['id']}/state").status_code == 200
