@@ -12,8 +12,16 @@ from bench.plan import Plan
 from bench.report import Section, Target
 from bench.servers import OUR_TOOL, connect, our_server, text_of
 from bench.stats import ENCODING, count_tokens, json_tokens, utf8_len
+from polar_mcp.sample_billing import STATE_STATUSES, sample_holdings
 
-__all__ = ["DETAILED_SHARE", "PAGE_SHARES", "TOOL_LIST_BUDGET", "measure_context"]
+__all__ = [
+    "CARD_SHARE",
+    "DETAILED_SHARE",
+    "GET_CUSTOMER_BUDGET",
+    "PAGE_SHARES",
+    "TOOL_LIST_BUDGET",
+    "measure_context",
+]
 
 PAGE_SHARES = {10: 0.18, 100: 0.15}
 """Targets: a concise page costs at most this share of the tokens of Polar's raw JSON for the same page."""
@@ -21,13 +29,18 @@ DETAILED_SHARE = 1.0
 """Target: a detailed page never costs more tokens than the raw JSON."""
 TOOL_LIST_BUDGET = 1800
 """Target: tools/list, every tool together, in tokens; every conversation pays it up front."""
+GET_CUSTOMER_BUDGET = 450
+"""Target: get_customer's own tools/list entry, in tokens."""
+CARD_SHARE = 0.25
+"""Target: a customer card costs at most this share of the tokens of Polar's raw state JSON."""
 
 
 async def measure_context(fake: FakeServer, plan: Plan) -> list[Section]:
     async with connect(our_server(fake), "polar-mcp") as client:
         tools = await _tool_list(client)
         pages = await _pages(client, fake, plan)
-    return [tools, pages]
+        card = await _card(client, fake)
+    return [tools, pages, card]
 
 
 async def _tool_list(client: Client) -> Section:
@@ -45,6 +58,14 @@ async def _tool_list(client: Client) -> Section:
         compact = tool.model_dump_json(by_alias=True, exclude_none=True)
         section.add(tool.name, json_tokens(entry), count_tokens(compact), utf8_len(compact))
         section.figures[f"context.tools_list.{tool.name}.tokens"] = json_tokens(entry)
+        if tool.name == "get_customer":
+            section.targets.append(
+                Target(
+                    f"get_customer entry <= {GET_CUSTOMER_BUDGET} tokens",
+                    json_tokens(entry),
+                    GET_CUSTOMER_BUDGET,
+                )
+            )
     whole = listed.model_dump(mode="json", by_alias=True, exclude_none=True)
     compact = listed.model_dump_json(by_alias=True, exclude_none=True)
     total = json_tokens(whole)
@@ -96,6 +117,51 @@ async def _pages(client: Client, fake: FakeServer, plan: Plan) -> Section:
                         f"page of {limit} {fmt} <= {bound:.0%} of raw tokens", share * 100, bound * 100, "%"
                     )
                 )
+    return section
+
+
+def _typical_customer(fake: FakeServer) -> str:
+    """The first customer with two subscriptions, three benefits and a meter: a common, full card."""
+    customers = fake.dataset.generate()
+    holdings = sample_holdings(customers)
+    for customer in customers:
+        held = holdings[customer["id"]]
+        live = [s for s in held["subscriptions"] if s["status"] in STATE_STATUSES]
+        if len(live) == 2 and len(held["granted_benefits"]) == 3 and len(held["active_meters"]) == 1:
+            return str(customer["id"])
+    raise RuntimeError("the sample organization has no customer with 2 subscriptions, 3 benefits, 1 meter")
+
+
+async def _card(client: Client, fake: FakeServer) -> Section:
+    section = Section(
+        f"get_customer card ({ENCODING} tokens of the text the model reads, next to Polar's raw state JSON)",
+        ["result", "tokens", "% of raw", "bytes", "JSON-RPC result bytes"],
+        notes=[
+            "A customer with two subscriptions, three benefits and a meter; raw = the body of",
+            "GET /v1/customers/{id}/state for the same customer, which the card is made from.",
+        ],
+    )
+    customer_id = _typical_customer(fake)
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{fake.customers_url}{customer_id}/state", headers=fake.auth_headers())
+        response.raise_for_status()
+    raw = count_tokens(response.text)
+    section.add("raw state JSON", raw, "100%", len(response.content), "-")
+    text, wire = await _call(client, "get_customer", {"id": customer_id})
+    tokens = count_tokens(text)
+    share = tokens / raw
+    section.add("card", tokens, f"{share:.1%}", utf8_len(text), wire)
+    section.figures |= {
+        "context.card.raw.tokens": raw,
+        "context.card.raw.bytes": len(response.content),
+        "context.card.tokens": tokens,
+        "context.card.bytes": utf8_len(text),
+        "context.card.share_of_raw": share,
+        "context.card.wire_bytes": wire,
+    }
+    section.targets.append(
+        Target(f"card <= {CARD_SHARE:.0%} of the raw state's tokens", share * 100, CARD_SHARE * 100, "%")
+    )
     return section
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polar_mcp.models import summarize, to_date
 
@@ -55,34 +55,28 @@ def _absent_when_unset(schema: dict[str, Any]) -> None:
     schema["type"] = "string"
 
 
-class CustomerCard(BaseModel):
-    """One customer: profile, subscriptions, benefits, meters."""
+CARD_SCHEMA_DESCRIPTION = (
+    "customer {id, name, email, external_id, type, country, created_at, metadata}; subscriptions [{id, "
+    "product_id, product_name, status, amount (minor units), currency, recurring_interval, price, "
+    "current_period_end, cancel_at_period_end, ends_at, trial_end, meters}]; benefits [{type, count, "
+    "first_granted_at, last_granted_at, items}]; meters [{meter_id, consumed_units, credited_units, "
+    "balance}]; notes; notice. Dates are UTC days."
+)
 
-    # Plain objects documented in words, as the list does: nested item schemas cost every client
-    # validation time and every conversation context, and the text carries the same facts.
-    customer: dict[str, Any] = Field(
-        json_schema_extra=_plain,
-        description="id, name, email, external_id, type, country, created_at (UTC date), metadata; "
-        "null if unset.",
-    )
-    subscriptions: list[dict[str, Any]] = Field(
-        json_schema_extra=_plain,
-        description="Active and trialing: id, product_id, product_name, status, amount (minor units), "
-        "currency, recurring_interval, price, current_period_end, cancel_at_period_end, ends_at, "
-        "trial_end, meters.",
-    )
-    benefits: list[dict[str, Any]] = Field(
-        json_schema_extra=_plain,
-        description="By benefit type: type, count, first_granted_at, last_granted_at, "
-        "items (benefit_id, granted_at).",
-    )
-    meters: list[dict[str, Any]] = Field(
-        json_schema_extra=_plain, description="meter_id, consumed_units, credited_units, balance."
-    )
-    notes: list[str] = Field(description="Caveats to relay with the answer.")
-    notice: str | None = Field(
-        default=None, json_schema_extra=_absent_when_unset, description="Set for demo data."
-    )
+
+class CustomerCard(BaseModel):
+    """One customer's card: profile, active and trialing subscriptions, benefits by type, meters, notes."""
+
+    model_config = ConfigDict(json_schema_extra={"description": CARD_SCHEMA_DESCRIPTION})
+
+    # Plain objects documented once, above, in words: nested item schemas and a description per field
+    # cost every conversation context and every client validation time, and the text carries the facts.
+    customer: dict[str, Any] = Field(json_schema_extra=_plain)
+    subscriptions: list[dict[str, Any]] = Field(json_schema_extra=_plain)
+    benefits: list[dict[str, Any]] = Field(json_schema_extra=_plain)
+    meters: list[dict[str, Any]] = Field(json_schema_extra=_plain)
+    notes: list[str]
+    notice: str | None = Field(default=None, json_schema_extra=_absent_when_unset)
 
 
 def build_card(

@@ -553,3 +553,27 @@ def test_price_needs_an_amount_and_a_currency() -> None:
     assert price(None, "usd", "month") is None
     assert price(True, "usd", "month") is None
     assert price(2000, None, "month") is None
+
+
+async def test_meter_ids_appear_on_subscription_lines_only_when_several_meters_exist(fake: FakePolar) -> None:
+    customer = unsubscribed(fake)
+
+    def metered(meter_id: str, amount: int) -> dict[str, Any]:
+        meter = {"meter_id": meter_id, "consumed_units": 5.0, "credited_units": 0, "amount": amount}
+        return subscription(meters=[meter])
+
+    one = [metered("m-1", 250)]
+    two = [metered("m-1", 250), metered("m-2", 1200)]
+    texts = []
+    for subscriptions in (one, two):
+        state = {
+            **customer,
+            "active_subscriptions": subscriptions,
+            "granted_benefits": [],
+            "active_meters": [],
+        }
+        fake.fail_next(Fault(200, state))
+        texts.append(text_of(await call(make_server(fake), {"id": customer["id"]})))
+    assert "; meter: $2.50 so far this period" in texts[0]
+    assert "; meter m-1: $2.50 so far this period" in texts[1]
+    assert "; meter m-2: $12.00 so far this period" in texts[1]

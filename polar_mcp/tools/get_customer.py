@@ -23,11 +23,10 @@ NAME = "get_customer"
 TITLE = "Get one Polar customer"
 IDENTIFIERS = ("id", "external_id", "email")
 MAX_EMAIL_MATCHES = 10
-DESCRIPTION = """One customer's profile, active and trialing subscriptions (product, price, renewal \
-or end, trial), benefits by type and usage meters.
+DESCRIPTION = """One customer's profile, subscriptions (price, renewal, cancellation, trial), \
+benefits and meters.
 
-Give exactly one of id, external_id (the seller's own ID) or email (exact); list_customers finds \
-partial matches."""
+Give exactly one of id, external_id or email (exact); list_customers finds partial matches."""
 
 ARGUMENT_HINTS: dict[str, str] = {
     "id": "a version-4 customer UUID such as 992fae2a-2a17-4b7a-8d9e-e287cf90131b",
@@ -59,7 +58,7 @@ def register(server: MCPServer, context: ToolContext) -> None:
             UUID4 | None, Field(description="Polar customer ID.", json_schema_extra={"maxLength": 36})
         ] = None,
         external_id: Annotated[
-            str | None, Field(min_length=1, max_length=500, description="The seller's own ID, e.g. usr_42.")
+            str | None, Field(min_length=1, max_length=500, description="The seller's own ID.")
         ] = None,
         email: Annotated[str | None, Field(min_length=1, max_length=320, description="Exact email.")] = None,
     ) -> Annotated[CallToolResult, CustomerCard]:
@@ -171,7 +170,10 @@ def render_card(card: dict[str, Any]) -> str:
     subscriptions = card["subscriptions"]
     if subscriptions:
         lines.append(f"Subscriptions ({len(subscriptions)}):")
-        lines.extend(_subscription_line(s) for s in subscriptions)
+        # With one meter in the card, its ID on the Meters line is enough; with more, each line names its own.
+        meter_ids = {m.get("meter_id") for s in subscriptions for m in s.get("meters") or []}
+        meter_ids |= {m.get("meter_id") for m in card["meters"]}
+        lines.extend(_subscription_line(s, name_meters=len(meter_ids) > 1) for s in subscriptions)
     else:
         lines.append("Subscriptions: none active or trialing.")
     benefits = card["benefits"]
@@ -190,7 +192,7 @@ def render_card(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _subscription_line(sub: dict[str, Any]) -> str:
+def _subscription_line(sub: dict[str, Any], *, name_meters: bool) -> str:
     name = cell(sub["product_name"]) if sub.get("product_name") else f"product {sub.get('product_id')}"
     status = sub.get("status")
     period_end = sub.get("current_period_end")
@@ -206,7 +208,8 @@ def _subscription_line(sub: dict[str, Any]) -> str:
     line = f"- {name}: {sub.get('price') or 'price unknown'}, {phrase}"
     for meter in sub.get("meters") or []:
         spent = price(meter.get("amount"), sub.get("currency"), None) or "?"
-        line += f"; meter {meter.get('meter_id')}: {spent} so far this period"
+        which = f" {meter.get('meter_id')}" if name_meters else ""
+        line += f"; meter{which}: {spent} so far this period"
     return line
 
 
