@@ -88,7 +88,9 @@ async def _run(plan: Plan, only: set[str], customers: int, profile: bool) -> lis
             sections.append(await measure_versus(individuals, plan))
     order = {
         name: i
-        for i, name in enumerate(["Tool", "Context", "Latency", "Where", "Against", "Cold", "Walk", "Memory"])
+        for i, name in enumerate(
+            ["Tool", "Context", "Latency", "Per-call", "Where", "Against", "Cold", "Walk", "Memory"]
+        )
     }
     sections.sort(key=lambda s: next((i for k, i in order.items() if s.title.startswith(k)), 99))
     return sections

@@ -20,6 +20,7 @@ __all__ = [
     "OUR_TOOL",
     "RESULTS_DIR",
     "connect",
+    "cpu_seconds",
     "find_child",
     "our_server",
     "rss_mib",
@@ -101,3 +102,9 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time `pid` has used so far, user plus system, from /proc/PID/stat (clock-tick resolution)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 _Model = TypeVar("_Model", bound=BaseModel)
+_EMPTY: tuple[Any, ...] = (None, "", {}, [])
 _UTC_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d)T[\d:.]+(?:Z|\+00:00)$")
 
 
@@ -120,19 +121,21 @@ def _envelope(model: type[_Model], payload: Any, what: str) -> _Model:
 def summarize(item: dict[str, Any]) -> dict[str, Any]:
     """The concise record: named fields only, with nulls and empty values left out."""
     address = item.get("billing_address")
-    country = address.get("country") if isinstance(address, dict) else None
     metadata = item.get("metadata")
-    record = {
-        "id": item.get("id"),
-        "name": item.get("name"),
-        "email": item.get("email"),
-        "external_id": item.get("external_id"),
-        "type": item.get("type"),
-        "created_at": to_date(item.get("created_at")),
-        "country": country,
-        "metadata": metadata if isinstance(metadata, dict) else None,
-    }
-    return {key: value for key, value in record.items() if value not in (None, "", {}, [])}
+    record: dict[str, Any] = {}
+    for key in ("id", "name", "email", "external_id", "type"):
+        value = item.get(key)
+        if value not in _EMPTY:
+            record[key] = value
+    created = to_date(item.get("created_at"))
+    if created not in _EMPTY:
+        record["created_at"] = created
+    country = address.get("country") if isinstance(address, dict) else None
+    if country not in _EMPTY:
+        record["country"] = country
+    if isinstance(metadata, dict) and metadata:
+        record["metadata"] = metadata
+    return record
 
 
 def to_date(timestamp: Any) -> Any:

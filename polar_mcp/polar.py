@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import anyio
 import httpx
+import pydantic_core
 
 from polar_mcp import __version__
 from polar_mcp.config import TOKEN_HELP, Settings
@@ -35,7 +36,7 @@ from polar_mcp.errors import (
 )
 from polar_mcp.models import ApiCustomerPage, ApiProductPage, parse_customer_state, parse_page, parse_products
 from polar_mcp.query import CustomerQuery
-from polar_mcp.text import clean_value, relay
+from polar_mcp.text import clean_value, json_needs_cleaning, relay
 
 __all__ = [
     "CALL_BUDGET_CAP",
@@ -309,15 +310,20 @@ class _NoCookies(http.cookiejar.CookiePolicy):
 
 
 def _too_deep(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((member, depth + 1) for member in item.values())
-        elif isinstance(item, list):
-            stack.extend((member, depth + 1) for member in item)
+    """Whether anything in `value` sits more than `limit` levels deep (`value` itself is level 1); walks
+    one level at a time in comprehensions, about four times faster than a stack of (node, depth) pairs."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 1
+    while level:
+        if depth >= limit:
+            return any(level)  # a non-empty container at the last level holds values one level too deep
+        level = [
+            member
+            for item in level
+            for member in (item.values() if isinstance(item, dict) else item)
+            if isinstance(member, (dict, list))
+        ]
+        depth += 1
     return False
 
 
@@ -461,7 +467,7 @@ class PolarClient:
         async with self.stream(endpoint, params) as response:
             body = await self.read_body(response, self.max_body_bytes)
         try:
-            payload = json.loads(body)
+            payload = _parse_json(body)
         except (ValueError, RecursionError):
             payload = _NOT_JSON
         if payload is _NOT_JSON:
@@ -476,7 +482,7 @@ class PolarClient:
                 f"{self.settings.environment_label} answered with JSON nested more than {MAX_JSON_DEPTH} "
                 "levels deep, unlike any Polar answer. Check POLAR_SERVER_URL; try again if it was a one-off."
             )
-        return clean_value(payload)
+        return clean_value(payload) if json_needs_cleaning(body) else payload
 
     @asynccontextmanager
     async def stream(
@@ -568,3 +574,12 @@ class PolarClient:
 
 
 _NOT_JSON = object()
+
+
+def _parse_json(body: bytes) -> Any:
+    """`json.loads`, through pydantic's faster parser first; what that one refuses (a BOM, UTF-16, a
+    lone surrogate escape) gets the standard library's verdict, so what counts as JSON is unchanged."""
+    try:
+        return pydantic_core.from_json(body, cache_strings="keys")
+    except ValueError:
+        return json.loads(body)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 __all__ = ["cell", "compact", "metadata_text"]
+
+# A metadata key or value that reads unambiguously after `key=` and before `,`: single spaces between
+# words, and none of the marks that would look like structure.
+_PLAIN = r'[^\s,="{}\[\]]+(?: [^\s,="{}\[\]]+)*'
+_PLAIN_PAIRS = re.compile(f"{_PLAIN}={_PLAIN}(?:,{_PLAIN}={_PLAIN})*")
 
 
 def cell(text: str) -> str:
@@ -15,10 +21,13 @@ def cell(text: str) -> str:
 
 def metadata_text(metadata: dict[str, Any]) -> str:
     """`plan=pro,seats=5`, half the bytes of JSON; compact JSON whenever that spelling could mislead."""
-    texts = {key: value if isinstance(value, str) else compact(value) for key, value in metadata.items()}
-    if all(_is_plain(key) and _is_plain(text) for key, text in texts.items()):
-        return ",".join(f"{key}={text}" for key, text in texts.items())
-    return compact(metadata)
+    if not metadata:
+        return ""
+    text = ",".join(
+        f"{key}={value if type(value) is str else _scalar(value)}" for key, value in metadata.items()
+    )
+    # Keys and values hold no `,` or `=`, so the text splits back into exactly these pairs.
+    return text if _PLAIN_PAIRS.fullmatch(text) else compact(metadata)
 
 
 def compact(value: Any) -> str:
@@ -26,5 +35,12 @@ def compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _is_plain(text: str) -> bool:
-    return bool(text) and cell(text) == text and not any(mark in text for mark in ',="{}[]')
+def _scalar(value: Any) -> str:
+    # What `compact` gives, without the encoder's cost for the common cases.
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int:
+        return str(value)
+    return compact(value)

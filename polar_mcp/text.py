@@ -8,7 +8,7 @@ import unicodedata
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["REDACTED", "clean", "clean_lines", "clean_value", "redact", "relay"]
+__all__ = ["REDACTED", "clean", "clean_lines", "clean_value", "json_needs_cleaning", "redact", "relay"]
 
 REDACTED = "[redacted]"
 
@@ -21,6 +21,9 @@ _INVISIBLE_LETTERS = frozenset({"\u115f", "\u1160", "\u3164", "\uffa0"})
 # Unassigned code points are kept (emoji newer than this Python's Unicode tables are unassigned here),
 # except in the tag block, whose members hide text from readers, and the noncharacters.
 _TAGS = range(0xE0000, 0xE0080)
+# JSON escapes that can put a character into a string that the document's own text does not show.
+_ESCAPES = re.compile(rb"\\(?:[bfnrt]|u([0-9a-fA-F]{4}))")
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 
 
 def _dropped(char: str) -> bool:
@@ -84,6 +87,32 @@ def clean_value(value: Any) -> Any:
             parent[key] = copied_dict
             stack.extend((copied_dict, name) for name in copied_dict)
     return root[0]
+
+
+def json_needs_cleaning(document: bytes) -> bool:
+    """Whether `clean` could change any string (or key) of `document`, a JSON text that parsed; False only
+    when it certainly would not. Decided in C but for a few non-ASCII characters, so that a page of
+    ordinary text skips `clean_value`, whose walk costs several times the JSON parse.
+
+    Printable ASCII is harmless; what remains once it is taken out (raw line breaks and tabs too, which
+    only pretty-printed JSON has between tokens) must be printable text without invisible letters, and no
+    escape may decode to a character that `clean` would touch."""
+    try:
+        rest = document.translate(None, _PRINTABLE_ASCII).decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    if not rest.isprintable() or any(letter in rest for letter in _INVISIBLE_LETTERS):
+        return True
+    if b"\\" not in document:
+        return False
+    for escape in _ESCAPES.finditer(document):
+        code = escape.group(1)
+        if code is None:
+            return True  # \b \f \n \r \t
+        char = chr(int(code, 16))
+        if clean(char) != char:
+            return True
+    return False
 
 
 def redact(text: str, secret: str | None) -> str:

@@ -227,6 +227,33 @@ async def test_malformed_json_becomes_one_actionable_error(body: bytes, needle: 
     assert len(text) < 300 and "Traceback" not in text and "Error executing" not in text
 
 
+@pytest.mark.parametrize(("depth", "refused"), [(MAX_JSON_DEPTH - 2, False), (MAX_JSON_DEPTH - 1, True)])
+async def test_json_is_refused_one_level_past_the_depth_limit_and_not_before(
+    depth: int, refused: bool
+) -> None:
+    # The page is level 1 and "x" level 2, so the innermost 0 of nested(depth) sits at level depth + 2.
+    body = json.dumps(PAGE | {"x": nested(depth)}).encode()
+    async with HostileUpstream(body_reply(body)) as upstream:
+        result = await call_tool(upstream, {})
+    assert result.is_error is refused
+    assert ("nested more than" in text_of(result)) is refused
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'\xef\xbb\xbf{"items": [], "pagination": {"total_count": 0, "max_page": 0}}',
+        json.dumps(PAGE).encode("utf-16"),
+    ],
+    ids=["utf8-bom", "utf16"],
+)
+async def test_json_the_fast_parser_refuses_gets_the_standard_librarys_verdict(body: bytes) -> None:
+    async with HostileUpstream(body_reply(body)) as upstream:
+        result = await call_tool(upstream, {})
+    assert not result.is_error, text_of(result)
+    assert "No customers match." in text_of(result)
+
+
 async def test_customer_text_reaches_the_model_without_control_or_invisible_characters() -> None:
     hostile = customer(
         1,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from polar_mcp.text import clean, clean_lines, clean_value, redact, relay
+from polar_mcp.text import clean, clean_lines, clean_value, json_needs_cleaning, redact, relay
 
 # Each row: a name for the case, the input, and exactly what must come out.
 CLEAN = [
@@ -93,3 +94,43 @@ def test_relay_cleans_redacts_and_bounds() -> None:
     hidden = SECRET[:5] + "\u200b" + SECRET[5:]  # an invisible character must not hide the token
     text = relay(f"\x1b[2J{hidden}\n" + "y" * 100, SECRET, 30)
     assert text.startswith("[2J[redacted] yyy") and len(text) == 30 and text.endswith("…")
+
+
+@pytest.mark.parametrize("ascii_only", [False, True], ids=["utf8", "escaped"])
+@pytest.mark.parametrize(("name", "text", "expected"), CLEAN, ids=[row[0] for row in CLEAN])
+def test_json_needs_cleaning_whenever_clean_would_change_a_string_or_key(
+    name: str, text: str, expected: str, ascii_only: bool
+) -> None:
+    for document in ({"name": text, "n": [1, None]}, {text: 1}, [{"a": {"b": text}}]):
+        raw = json.dumps(document, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+        if expected != text:
+            assert json_needs_cleaning(raw), name
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'{"name": "Ada Lovelace", "email": "ada@example.com", "metadata": {"plan": "pro"}}',
+        '{"name": "Zoë 山田 \u0645\u062d\u0645\u062f 👩🏽", "n": 1.5}'.encode(),
+        b'{"name": "Zo\\u00eb", "path": "a\\/b", "quote": "\\"x\\"", "backslash": "\\\\"}',
+    ],
+    ids=["ascii", "utf8", "harmless-escapes"],
+)
+def test_ordinary_json_needs_no_cleaning(document: bytes) -> None:
+    assert clean_value(json.loads(document)) == json.loads(document)
+    assert not json_needs_cleaning(document)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'{\n  "name": "Ada"\n}',  # pretty-printed: line breaks between tokens
+        b'{"name": "a\\nb"}',
+        b'{"name": "a\\u200bb"}',
+        b'{"name": "a\\ud83d\\ude00"}',  # surrogate halves: decided the slow way
+        b'{"name": "\xff"}',
+    ],
+    ids=["pretty", "newline-escape", "zero-width-escape", "surrogate-pair-escape", "not-utf8"],
+)
+def test_json_that_might_need_cleaning_takes_the_full_walk(document: bytes) -> None:
+    assert json_needs_cleaning(document)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
@@ -46,6 +47,8 @@ IDENTIFIERS: tuple[ConciseField, ...] = ("email", "external_id")
 # Individuals, the common case, leave type blank.
 TYPE_ABBREVIATIONS = {"individual": ""}
 SEPARATOR = "\t"
+# Cells that `cell` would leave as they are: words of non-space characters, one space apart.
+_TIDY = re.compile(r"(?:\S+(?: \S+)*)?(?:\t(?:\S+(?: \S+)*)?)*")
 DESCRIPTION = f"""List and search the customers of the Polar organization, one page at a time.
 
 query matches a name, email or external ID start (usr_42); email is exact; metadata matches \
@@ -237,22 +240,32 @@ def _summary(page: dict[str, Any], shown: int) -> str:
 
 def _row(record: dict[str, Any], columns: list[ConciseField]) -> tuple[str, bool]:
     """One row's text, and whether it had to end with the id to stay identifiable."""
-    cells = [_cell(record, column) for column in columns]
-    needs_id = "id" not in columns and not any(
-        column in IDENTIFIERS and record.get(column) and cells[i] == record[column]
-        for i, column in enumerate(columns)
-    )
+    values = [record.get(column) for column in columns]
+    cells = [
+        ""
+        if value is None
+        else value
+        if type(value) is str
+        else metadata_text(value)
+        if isinstance(value, dict)
+        else str(value)
+        for value in values
+    ]
+    if "type" in columns:
+        at = columns.index("type")
+        cells[at] = TYPE_ABBREVIATIONS.get(cells[at], cells[at])
+    joined = SEPARATOR.join(cells)
+    # The common case, one regex per row instead of a split per cell; metadata is already one line.
+    if joined.count(SEPARATOR) != len(cells) - 1 or _TIDY.fullmatch(joined) is None:
+        cells = [
+            text if isinstance(value, dict) else cell(text) for text, value in zip(cells, values, strict=True)
+        ]
+    needs_id = "id" not in columns
     if needs_id:
-        cells.append(_cell(record, "id"))
+        for index, column in enumerate(columns):
+            if column in IDENTIFIERS and values[index] and cells[index] == values[index]:
+                needs_id = False
+                break
+        else:
+            cells.append(cell(str(record.get("id") or "")))
     return SEPARATOR.join(cells).rstrip(SEPARATOR), needs_id
-
-
-def _cell(record: dict[str, Any], column: ConciseField) -> str:
-    value = record.get(column)
-    if value is None:
-        return ""
-    if isinstance(value, dict):
-        return metadata_text(value)
-    if column == "type":
-        return TYPE_ABBREVIATIONS.get(value, cell(str(value)))
-    return cell(str(value))
