@@ -73,8 +73,7 @@ class CustomerPage(BaseModel):
     # Plain objects, documented in words: a typed item schema made every MCP client spend ~7 ms
     # validating a 100-customer page against nested anyOf rules, more than our own work.
     customers: list[dict[str, Any]] = Field(
-        description="Concise: id, name, email, external_id, type, created_at, country, metadata, when set. "
-        "Detailed: Polar's objects."
+        description="Concise records (fields as in `fields`, when set) or Polar's own objects."
     )
     page: int
     limit: int

@@ -1,4 +1,4 @@
-"""Every concise row names its customer well enough to fetch it again, from the text alone."""
+"""Every concise row names its customer well enough for get_customer to fetch it, from the text alone."""
 
 from __future__ import annotations
 
@@ -22,15 +22,12 @@ def lookup_from_row(row: dict[str, str]) -> tuple[str, str]:
     raise AssertionError(f"the row names no customer: {row}")
 
 
-async def fetch(client: Client, key: str, value: str) -> list[str]:
-    """Ids of the customers the lookup finds, through the list tool's exact filters."""
-    if key == "id":
-        return [value]  # a UUID in the text is the customer's id, checked against structuredContent below
-    arguments = {"email": value} if key == "email" else {"query": value}
-    result = await client.call_tool("list_customers", {**arguments, "limit": 100})
+async def fetch(client: Client, key: str, value: str) -> str:
+    """The id of the customer that get_customer returns for the row's identifier."""
+    result = await client.call_tool("get_customer", {key: value})
     assert not result.is_error, text_of(result)
-    found = result.structured_content["customers"]
-    return [c["id"] for c in found if key == "email" or c.get("external_id") == value]
+    customer_id: str = result.structured_content["customer"]["id"]
+    return customer_id
 
 
 @pytest.mark.parametrize("limit", [10, 100])
@@ -51,5 +48,5 @@ async def test_every_row_of_a_page_leads_back_to_its_customer(fake: FakePolar, l
             for row, customer_id in zip(rows, expected, strict=True):
                 key, value = lookup_from_row(row)
                 kinds.add(key)
-                assert await fetch(client, key, value) == [customer_id], row
+                assert await fetch(client, key, value) == customer_id, row
     assert kinds == {"id", "email", "external_id"}

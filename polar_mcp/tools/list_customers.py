@@ -49,13 +49,12 @@ TYPE_ABBREVIATIONS = {"individual": ""}
 SEPARATOR = "\t"
 # Cells that `cell` would leave as they are: words of non-space characters, one space apart.
 _TIDY = re.compile(r"(?:\S+(?: \S+)*)?(?:\t(?:\S+(?: \S+)*)?)*")
-DESCRIPTION = f"""List and search the customers of the Polar organization, one page at a time.
+DESCRIPTION = """List and search the customers of the Polar organization, one page at a time.
 
-query matches a name, email or external ID start (usr_42); email is exact; metadata matches \
-seller-defined fields. Pages hold `limit` customers (1-{MAX_LIMIT}, default 10; use 100 to read many); \
-a partial page ends with the next call. Rows are tab-separated, in the order of fields' values: by \
-default all but id, which ends a row only when email and external_id are empty. type blank = \
-individual; created_at is a UTC date; metadata is k=v,... response_format=detailed: every field as JSON."""
+Use limit=100 to read many; a partial page ends with the next call. Rows are tab-separated, columns \
+in the order of fields' values: by default all but id, which ends a row only when email and \
+external_id are empty. type blank = individual; created_at is a UTC date; metadata is k=v,... \
+response_format=detailed gives every field as JSON."""
 
 ARGUMENT_HINTS: dict[str, str] = {
     "organization_id": (
@@ -119,7 +118,7 @@ def register(server: MCPServer, context: ToolContext) -> None:
             Field(
                 min_length=1,
                 max_length=500,
-                description="Part of a name, billing name or email, or an external ID's start.",
+                description="Part of a name, billing name or email, or an external ID's start (usr_42).",
             ),
         ] = None,
         active: Annotated[
