@@ -6,8 +6,10 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 import anyio
@@ -18,9 +20,18 @@ from polar_mcp.errors import ConfigError
 from polar_mcp.runtime import LOG_LEVELS, configure_logging, load_settings
 from polar_mcp.text import clean_lines, clean_value
 
-__all__ = ["main"]
+__all__ = ["TERMINAL_HINT", "main"]
 
 logger = logging.getLogger("polar_mcp")
+
+EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl+C
+TERMINAL_HINT = (
+    "polar-mcp is an MCP server: it is now waiting for an MCP client (Claude Desktop, Claude Code, the "
+    "MCP Inspector) to talk to it over stdin and stdout, so typing here does nothing useful.\n"
+    "To try it by hand, make one call and see what the model would read:\n"
+    '  polar-mcp call list_customers \'{"query": "ada", "limit": 5}\' --demo\n'
+    "Press Ctrl+C to stop."
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,8 +94,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(server, settings, host=args.host, port=args.port, workers=args.workers)
     if settings is not None and not settings.access_token and not settings.demo:
         logger.warning("POLAR_ACCESS_TOKEN is not set: list_customers will answer with setup instructions")
+    if sys.stdin.isatty():
+        # The stdin reader is a thread blocked on the terminal; only a hard exit makes Ctrl+C stop at once.
+        signal.signal(signal.SIGINT, _exit_on_interrupt)
+        # Someone typed `polar-mcp` in a terminal: say why nothing happens, once, where stdout stays clean.
+        print(TERMINAL_HINT, file=sys.stderr, flush=True)
     server.run("stdio")
     return 0
+
+
+def _exit_on_interrupt(signum: int, frame: FrameType | None) -> None:
+    os._exit(EXIT_INTERRUPTED)
 
 
 async def _call(

@@ -29,6 +29,7 @@ import ipaddress
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -274,6 +275,10 @@ def app() -> Starlette:
     """Build the app from the environment: `uvicorn polar_mcp.http:app --factory --workers N`."""
     level = os.environ.get("POLAR_MCP_LOG_LEVEL", "").strip().upper()
     configure_logging(level if level in LOG_LEVELS else "INFO")
+    # uvicorn's own command line has set up its access log on stdout by now; stdout stays empty here.
+    for handler in logging.getLogger("uvicorn.access").handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
     if HttpConfig.from_env().auth_token is None:
         logger.warning(
             "%s is not set: the MCP endpoint answers only requests that arrive on loopback or a Unix socket",

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["cell", "compact", "metadata_text"]
+__all__ = ["cell", "compact", "metadata_text", "without_nulls"]
 
 # A metadata key or value that reads unambiguously after `key=` and before `,`: single spaces between
 # words, and none of the marks that would look like structure.
@@ -44,3 +44,12 @@ def _scalar(value: Any) -> str:
     if type(value) is int:
         return str(value)
     return compact(value)
+
+
+def without_nulls(value: Any) -> Any:
+    """Drop null fields at every depth (objects inside objects and lists); list items stay as they are."""
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value

@@ -24,6 +24,7 @@ from polar_mcp.toolkit import (
     ToolContext,
     describe_boolean_numbers,
     describe_unknown_arguments,
+    describe_unknown_tool,
     describe_validation_error,
     lean_arguments,
     lean_schema,
@@ -96,7 +97,9 @@ class PolarMCPServer(MCPServer):
     ) -> CallToolResult | InputRequiredResult:
         tool = self.tools_by_name.get(name)
         registered = self._tool_manager.get_tool(name)
-        if tool is not None and registered is not None:
+        if registered is None:
+            raise ToolError(describe_unknown_tool(name, [t.name for t in self._tool_manager.list_tools()]))
+        if tool is not None:
             properties: dict[str, Any] = registered.parameters.get("properties", {})
             unknown = sorted(set(arguments) - set(properties))
             if unknown:

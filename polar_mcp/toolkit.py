@@ -21,6 +21,7 @@ __all__ = [
     "ToolContext",
     "describe_boolean_numbers",
     "describe_unknown_arguments",
+    "describe_unknown_tool",
     "describe_validation_error",
     "lean_arguments",
     "lean_schema",
@@ -144,6 +145,14 @@ def describe_boolean_numbers(names: Sequence[str], tool: Tool) -> str:
     ]
     lines.append(f"Nothing was sent to Polar; fix the argument and call {tool.name} again.")
     return "\n".join(lines)
+
+
+def describe_unknown_tool(name: str, known: Sequence[str]) -> str:
+    """Name the tools that exist, so a mistyped name is fixed on the next call."""
+    return (
+        f"Unknown tool {_short(name)}. This server's tools are: {', '.join(known)}. "
+        "Call one of them by that name."
+    )
 
 
 def _is_type_tag(part: str) -> bool:

@@ -126,3 +126,42 @@ def test_call_never_prints_escape_or_control_sequences(
     out = capsys.readouterr().out
     assert "Eve]0;owned[2Jexe.pdf31m" in out
     assert not any(char in out for char in "\x1b\x07\u202e\x9b")
+
+
+def test_started_in_a_terminal_it_says_it_waits_for_a_client_and_stops_on_ctrl_c() -> None:
+    import pty
+    import signal
+    import threading
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("POLAR_")}
+    terminal, stdin = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "polar_mcp", "--demo"],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    os.close(stdin)
+    watchdog = threading.Timer(60, process.kill)  # bounds the blocking reads below
+    watchdog.start()
+    with process:
+        try:
+            assert process.stderr is not None and process.stdout is not None
+            seen: list[str] = []
+            while not seen or seen[-1] != "Press Ctrl+C to stop.\n":
+                line = process.stderr.readline()
+                assert line, f"no hint on stderr before it closed: {seen}"
+                seen.append(line)
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=30)
+            stdout = process.stdout.read()
+        finally:
+            watchdog.cancel()
+            os.close(terminal)
+            process.kill()
+    assert "it is now waiting for an MCP client" in "".join(seen)
+    assert "polar-mcp call list_customers" in "".join(seen)
+    assert code == 130
+    assert stdout == ""  # stdout stays the protocol's

@@ -10,6 +10,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from polar_mcp.cli import TERMINAL_HINT
 from polar_mcp.standin import DEFAULT_TOKEN, FakePolar
 from tests.conftest import TOOL_NAMES
 
@@ -139,6 +140,7 @@ def test_stdout_carries_only_protocol_messages_even_at_debug(fake_over_http: str
     assert replies[2].get("result", {}).get("isError") is False, replies[2]
     assert replies[3]["result"]["isError"] is True
     assert "Polar answered 200" in stderr  # the logs went to stderr
+    assert TERMINAL_HINT not in stderr  # a client on a pipe gets no hint meant for a person
     assert DEFAULT_TOKEN not in stdout + stderr
 
 

@@ -435,17 +435,19 @@ async def test_deployed_process_serves_clients_and_stops_cleanly(command: list[s
                 "POLAR_MCP_AUTH_TOKEN": AUTH,
             }
             stderr_chunks: list[bytes] = []
+            stdout_chunks: list[bytes] = []
             async with (
                 await anyio.open_process(
                     [*command, "--host", "127.0.0.1", "--port", str(port)],
                     env=env,
-                    stdout=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                 ) as process,
                 anyio.create_task_group() as tg,
             ):
-                assert process.stderr is not None
+                assert process.stderr is not None and process.stdout is not None
                 tg.start_soon(_drain, process.stderr, stderr_chunks)
+                tg.start_soon(_drain, process.stdout, stdout_chunks)
                 await _wait_healthy(url, process)
 
                 async def one_client(page: int) -> None:
@@ -466,6 +468,8 @@ async def test_deployed_process_serves_clients_and_stops_cleanly(command: list[s
     assert sorted(ids) == sorted(customer["id"] for customer in fake.customers)
     assert returncode in (0, -signal.SIGTERM), stderr
     assert "Traceback" not in stderr
+    assert b"".join(stdout_chunks) == b""  # every log line, uvicorn's access log too, goes to stderr
+    assert '"POST /mcp HTTP/1.1" 200' in stderr
     workers = 2 if "--workers" in command else 1
     assert len(set(re.findall(r"Started server process \[(\d+)\]", stderr))) == workers
     assert stderr.count("closed the Polar client") == workers

@@ -223,6 +223,24 @@ async def test_detailed_customer_keeps_every_field_polar_returned(fake: FakePola
     assert '"loyalty_tier":{"level":"gold"}' in text_of(result)
 
 
+async def test_detailed_text_omits_null_fields_at_every_depth(fake: FakePolar) -> None:
+    fake.customers[0].update(
+        tax_id=None,
+        billing_address={"line1": "1 Main St", "line2": None, "country": "US"},
+        loyalty={"tiers": [{"level": "gold", "until": None}, None]},
+    )
+    result = await call(
+        make_server(fake), {"limit": 1, "sorting": ["created_at"], "response_format": "detailed"}
+    )
+    text = text_of(result)
+    assert "null fields omitted" in text
+    row = json.loads(text.splitlines()[-2])  # the last customer line, before the next-call line
+    assert "tax_id" not in row
+    assert row["billing_address"] == {"line1": "1 Main St", "country": "US"}
+    assert row["loyalty"] == {"tiers": [{"level": "gold"}, None]}  # a null list item keeps its place
+    assert result.structured_content["customers"][0]["billing_address"]["line2"] is None
+
+
 async def test_team_customers_without_email_and_unknown_types_do_not_fail_the_page(fake: FakePolar) -> None:
     fake.customers[0].update(type="household", email=None, billing_address=None, name=None)
     fake.customers[1].update(type="team", email=None, metadata={})
@@ -335,7 +353,10 @@ async def test_a_page_past_the_end_is_empty_with_totals(server: PolarMCPServer) 
     data = result.structured_content
     assert data["customers"] == [] and data["total_count"] == 123 and data["max_page"] == 13
     assert data["next_page"] is None and data["has_more"] is False
-    assert "No customers on page 99: 123 match, on pages 1 to 13" in text_of(result)
+    assert text_of(result) == (
+        "No customers on page 99: the 123 that match fill pages 1 to 13 at limit=10. "
+        "Call list_customers with page=13 or lower and the same filters."
+    )
 
 
 async def test_no_match_says_so(server: PolarMCPServer) -> None:
@@ -458,3 +479,11 @@ async def test_server_keeps_serving_after_errors(fake: FakePolar) -> None:
         third = await client.call_tool("list_customers", {})
     assert first.is_error and second.is_error and not third.is_error
     assert "not JSON" in text_of(second)
+
+
+async def test_a_mistyped_tool_name_names_the_tools_that_exist(server: PolarMCPServer) -> None:
+    with anyio.fail_after(10):
+        async with Client(server, mode="legacy") as client:
+            result = await client.call_tool("list_customer", {})
+    assert result.is_error
+    assert text_of(result).startswith("Unknown tool 'list_customer'. This server's tools are: list_customers")

@@ -28,7 +28,7 @@ from polar_mcp.query import (
     ResponseFormat,
     SortKey,
 )
-from polar_mcp.render import cell, compact, metadata_text
+from polar_mcp.render import cell, compact, metadata_text, without_nulls
 from polar_mcp.toolkit import Tool, ToolContext, read_only
 from polar_mcp.views import CUSTOMERS_TABLE, tool_meta
 
@@ -221,7 +221,7 @@ def render_page(
             lines.extend(row for row, _ in rows)
         else:
             lines.append("One JSON object per customer, every field Polar returned (null fields omitted):")
-            lines.extend(compact({k: v for k, v in c.items() if v is not None}) for c in customers)
+            lines.extend(compact(without_nulls(c)) for c in customers)
     if page["next_page"] is not None:
         lines.append(f"next: list_customers with page={page['next_page']} and the same filters")
     return "\n".join(lines)
@@ -232,7 +232,10 @@ def _summary(page: dict[str, Any], shown: int) -> str:
     if total == 0:
         return "No customers match."
     if shown == 0:
-        return f"No customers on page {number}: {total} match, on pages 1 to {last} of {page['limit']}."
+        return (
+            f"No customers on page {number}: the {total} that match fill pages 1 to {last} at "
+            f"limit={page['limit']}. Call list_customers with page={last} or lower and the same filters."
+        )
     first = (number - 1) * page["limit"] + 1
     return f"Customers {first}-{first + shown - 1} of {total} (page {number} of {last})."
 
