@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ MANIFEST = json.loads((ROOT / "manifest.json").read_text())
 def node_tool(name: str) -> str:
     local = ROOT / "node_modules" / ".bin" / name
     found = str(local) if local.exists() else shutil.which(name)
-    if found is None:
+    if found is None or shutil.which("node") is None:  # the tools are node scripts
         if os.environ.get("REQUIRE_NODE_TOOLS") == "1":
             pytest.fail(f"{name} is not installed: run `npm ci` in the repository")
         pytest.skip(f"{name} is not installed (npm ci)")
@@ -37,6 +38,12 @@ def node_tool(name: str) -> str:
 
 def test_manifest_version_is_the_package_version() -> None:
     assert MANIFEST["version"] == polar_mcp.__version__
+
+
+def test_changelog_names_the_package_version_as_the_newest_release() -> None:
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    releases = [heading for heading in re.findall(r"^## (.+)$", changelog, re.M) if heading != "Unreleased"]
+    assert releases[0].split()[0] == polar_mcp.__version__, "add the release to CHANGELOG.md with the version"
 
 
 @pytest.mark.anyio
