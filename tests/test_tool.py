@@ -466,7 +466,8 @@ async def test_bad_input_message_names_allowed_values(server: PolarMCPServer) ->
     assert "created_at, -created_at, email, -email, name, -name" in text_of(
         await call(server, {"sorting": ["x"]})
     )
-    assert "use query with the external ID" in text_of(await call(server, {"external_id": "usr_42"}))
+    external = text_of(await call(server, {"external_id": "usr_42"}))
+    assert "use query with the external ID" in external and "get_customer with external_id" in external
 
 
 async def test_server_keeps_serving_after_errors(fake: FakePolar) -> None:

@@ -77,7 +77,10 @@ ARGUMENT_HINTS: dict[str, str] = {
 }
 # Names assistants reach for that the tool does not have, and what to use instead.
 ARGUMENT_ALIASES: dict[str, str] = {
-    "external_id": "use query with the external ID (it matches external ID prefixes)",
+    "external_id": (
+        "use query with the external ID (it matches external ID prefixes), or get_customer with "
+        "external_id for one customer's subscriptions"
+    ),
     "name": "use query with the name",
     "search": "use query",
     "q": "use query",
