@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -65,19 +66,26 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("arguments", nargs="?", default="{}", help="tool arguments as a JSON object")
     call.add_argument("--json", action="store_true", help="print the structured result as JSON instead")
     call.add_argument("--demo", action="store_true", dest="call_demo", help=argparse.SUPPRESS)
+    export = sub.add_parser(
+        "export", help="write every customer (Polar's export request) as CSV or JSON Lines"
+    )
+    export.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="csv (default) or jsonl")
+    export.add_argument("--output", type=Path, help="file to write (default: stdout)")
+    export.add_argument("--demo", action="store_true", dest="call_demo", help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `polar-mcp` and `python -m polar_mcp`."""
     args = _parser().parse_args(argv)
-    # A one-shot call prints its result; the server's routine INFO lines would only get in the way.
-    configure_logging(args.log_level or ("WARNING" if args.command == "call" else "INFO"))
+    # A one-shot command prints its result; the server's routine INFO lines would only get in the way.
+    one_shot = args.command in ("call", "export")
+    configure_logging(args.log_level or ("WARNING" if one_shot else "INFO"))
     demo = args.demo or getattr(args, "call_demo", False)
     try:
         settings, transport = load_settings(demo)
     except ConfigError as exc:
-        if args.command == "call":
+        if one_shot:
             print(exc, file=sys.stderr)
             return 2
         # Start anyway: the tool reports the problem on every call, which the user sees in the client.
@@ -85,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings, transport = None, None
     if args.command == "call":
         return anyio.run(_call, settings, transport, args.tool, args.arguments, args.json)
+    if args.command == "export":
+        from polar_mcp.export_command import run_export
+
+        assert settings is not None  # a configuration error returned above
+        return anyio.run(run_export, settings, transport, args.format, args.output)
     from polar_mcp.server import build_server
 
     server = build_server(settings, transport=transport)

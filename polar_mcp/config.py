@@ -22,6 +22,10 @@ DEFAULT_TIMEOUT = 30.0
 MAX_TIMEOUT = 300.0
 # Polar's tokens start polar_oat_, polar_pat_, ...: a value of that shape is never echoed, anywhere.
 _SECRET_SHAPE = re.compile(r"polar_[a-z]+_|bearer\s", re.IGNORECASE)
+DEFAULT_SNAPSHOT_TTL = 300.0
+MAX_SNAPSHOT_TTL = 86_400.0
+DEFAULT_SNAPSHOT_MAX = 250_000
+MAX_SNAPSHOT_MAX = 10_000_000
 TOKEN_HELP = (
     "Create an Organization Access Token with the customers:read scope in the Polar dashboard "
     "(your organization's Settings) and set it as POLAR_ACCESS_TOKEN in the MCP server's environment."
@@ -39,6 +43,10 @@ class Settings:
     api_version: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     demo: bool = False
+    snapshot_ttl: float = DEFAULT_SNAPSHOT_TTL
+    """Seconds a snapshot of every customer (for query_customers) stays in use before a new export."""
+    snapshot_max: int = DEFAULT_SNAPSHOT_MAX
+    """Most customers a snapshot may hold; a larger export is refused rather than exhausting memory."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +75,8 @@ class Settings:
             api_version=api_version,
             timeout=_parse_timeout(env.get("POLAR_TIMEOUT", "")),
             demo=env.get("POLAR_MCP_DEMO", "").strip().lower() in {"1", "true", "yes", "on"},
+            snapshot_ttl=_parse_snapshot_ttl(env.get("POLAR_MCP_SNAPSHOT_TTL", "")),
+            snapshot_max=_parse_snapshot_max(env.get("POLAR_MCP_SNAPSHOT_MAX", "")),
         )
 
     @property
@@ -144,6 +154,38 @@ def _parse_timeout(raw: str) -> float:
     if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
         raise ConfigError(
             f"POLAR_TIMEOUT must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, "
+            f"got {_shown(raw)}."
+        )
+    return value
+
+
+def _parse_snapshot_ttl(raw: str) -> float:
+    if not raw.strip():
+        return DEFAULT_SNAPSHOT_TTL
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"POLAR_MCP_SNAPSHOT_TTL must be a number of seconds, got {_shown(raw)}.") from None
+    if not math.isfinite(value) or not 0 <= value <= MAX_SNAPSHOT_TTL:
+        raise ConfigError(
+            f"POLAR_MCP_SNAPSHOT_TTL must be a number of seconds from 0 to {MAX_SNAPSHOT_TTL:g}, "
+            f"got {_shown(raw)}."
+        )
+    return value
+
+
+def _parse_snapshot_max(raw: str) -> int:
+    if not raw.strip():
+        return DEFAULT_SNAPSHOT_MAX
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"POLAR_MCP_SNAPSHOT_MAX must be a whole number of customers, got {_shown(raw)}."
+        ) from None
+    if not 1 <= value <= MAX_SNAPSHOT_MAX:
+        raise ConfigError(
+            f"POLAR_MCP_SNAPSHOT_MAX must be a number of customers from 1 to {MAX_SNAPSHOT_MAX:,}, "
             f"got {_shown(raw)}."
         )
     return value

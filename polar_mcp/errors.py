@@ -2,6 +2,8 @@
 
     PolarMCPError
     ├── ConfigError          the environment is missing or has a bad setting
+    ├── SnapshotTooLarge     the export holds more customers than POLAR_MCP_SNAPSHOT_MAX
+    ├── QueryError           a query_customers statement was refused, failed or ran out of time
     └── PolarError           anything that went wrong talking to Polar
         ├── AuthError            401: token missing, expired, revoked or from the other environment
         ├── ScopeError           403: token lacks customers:read
@@ -9,7 +11,7 @@
         ├── InvalidRequest       422: Polar rejected a parameter
         ├── RateLimited          429: too many requests, retry later
         ├── UpstreamError        5xx or any other unexpected status
-        ├── InvalidResponse      a 2xx whose body is not the expected JSON
+        ├── InvalidResponse      a 2xx whose body is not the expected JSON or CSV
         └── PolarUnreachable     timeout or connection failure
 
 Messages never contain the access token: they are built from settings and status codes, plus
@@ -27,8 +29,10 @@ __all__ = [
     "PolarError",
     "PolarMCPError",
     "PolarUnreachable",
+    "QueryError",
     "RateLimited",
     "ScopeError",
+    "SnapshotTooLarge",
     "UpstreamError",
 ]
 
@@ -39,6 +43,14 @@ class PolarMCPError(Exception):
 
 class ConfigError(PolarMCPError):
     """Raised when a `POLAR_*` variable is missing or malformed."""
+
+
+class SnapshotTooLarge(PolarMCPError):
+    """Raised when the customer export holds more rows than `POLAR_MCP_SNAPSHOT_MAX` allows."""
+
+
+class QueryError(PolarMCPError):
+    """Raised when a SQL statement is refused by the safety rules, rejected by SQLite, or runs too long."""
 
 
 class PolarError(PolarMCPError):
@@ -80,7 +92,7 @@ class UpstreamError(PolarError):
 
 
 class InvalidResponse(PolarError):
-    """Raised when a successful response is not the JSON page Polar documents."""
+    """Raised when a successful response is not the JSON page or CSV export Polar documents."""
 
 
 class PolarUnreachable(PolarError):

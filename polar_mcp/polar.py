@@ -32,8 +32,10 @@ from polar_mcp.errors import (
     PolarUnreachable,
     RateLimited,
     ScopeError,
+    SnapshotTooLarge,
     UpstreamError,
 )
+from polar_mcp.export import ExportedCustomer, ExportParser, ExportStats, NotCsv
 from polar_mcp.models import ApiCustomerPage, ApiProductPage, parse_customer_state, parse_page, parse_products
 from polar_mcp.query import CustomerQuery
 from polar_mcp.text import clean_value, json_needs_cleaning, relay
@@ -41,6 +43,7 @@ from polar_mcp.text import clean_value, json_needs_cleaning, relay
 __all__ = [
     "CALL_BUDGET_CAP",
     "CUSTOMERS",
+    "EXPORT",
     "MAX_ATTEMPTS",
     "MAX_BODY_BYTES",
     "MAX_JSON_DEPTH",
@@ -79,8 +82,10 @@ MAX_CONNECTIONS = 100  # requests to Polar under way at once, across all calls o
 POOL_WAIT = 5.0  # seconds a request waits for a free connection before the call gives up
 PRODUCT_NAME_TTL = 300.0  # seconds a product name is reused before it is asked for again
 MAX_CACHED_PRODUCTS = 2000
+EXPORT_BATCH = 2_000  # customers handed to an export's sink at a time
 
 Sleep = Callable[[float], Awaitable[None]]
+ExportSink = Callable[[list[ExportedCustomer]], Awaitable[None]]
 _Parsed = TypeVar("_Parsed")
 
 
@@ -100,6 +105,7 @@ class Endpoint:
 # The trailing slashes matter: without them Polar answers 307.
 CUSTOMERS = Endpoint("/v1/customers/")
 PRODUCTS = Endpoint("/v1/products/", scope="products:read")
+EXPORT = Endpoint("/v1/customers/export")
 
 
 def customer_state_endpoint(*, customer_id: str | None = None, external_id: str | None = None) -> Endpoint:
@@ -428,6 +434,59 @@ class PolarClient:
                 if found in missing:
                     names[found] = name
         return names
+
+    async def export_customers(
+        self,
+        sink: ExportSink,
+        organization_ids: Sequence[str] = (),
+        *,
+        max_customers: int | None = None,
+    ) -> ExportStats:
+        """Stream `GET /v1/customers/export`, handing `sink` the customers in batches as the CSV arrives.
+
+        More than `max_customers` rows stop the download with `SnapshotTooLarge`; malformed rows are
+        counted in the returned stats, never fatal. A body that is not the CSV is `InvalidResponse`.
+        """
+        params = [("organization_id", str(org)) for org in organization_ids]
+        parser = ExportParser()
+        batch: list[ExportedCustomer] = []
+        async with self.stream(EXPORT, params) as response:
+            kind = relay(response.headers.get("content-type", ""), None, 80)
+            if "json" in kind or "html" in kind:
+                raise self._not_csv(f"it sent {kind}")
+            try:
+                async for chunk in response.aiter_bytes():
+                    batch += parser.feed(chunk)
+                    self._check_size(parser.stats, max_customers)
+                    while len(batch) >= EXPORT_BATCH:
+                        await sink(batch[:EXPORT_BATCH])
+                        del batch[:EXPORT_BATCH]
+                batch += parser.finish()
+            except NotCsv as exc:
+                raise self._not_csv(str(exc)) from None
+            except httpx.HTTPError as exc:
+                # The body broke off after a successful status: nothing to retry within this call.
+                raise error_for_transport(exc, self.settings, 1) from None
+        self._check_size(parser.stats, max_customers)
+        if batch:
+            await sink(batch)
+        return parser.stats
+
+    def _check_size(self, stats: ExportStats, max_customers: int | None) -> None:
+        if max_customers is not None and stats.customers > max_customers:
+            raise SnapshotTooLarge(
+                f"The customer export holds more than {max_customers:,} customers, the most a snapshot "
+                "may hold (POLAR_MCP_SNAPSHOT_MAX). Raise POLAR_MCP_SNAPSHOT_MAX in the MCP server's "
+                "environment and restart it (memory grows by about 1 MB per 1,000 customers), or count "
+                "with list_customers, whose total_count needs no snapshot."
+            )
+
+    def _not_csv(self, why: str) -> InvalidResponse:
+        return InvalidResponse(
+            f"{self.settings.environment_label} answered the customer export, but {why}, not the CSV "
+            "export. A proxy or a wrong POLAR_SERVER_URL may be in the way; try again, and check the URL "
+            "if it persists."
+        )
 
     def _parsed(self, parse: Callable[[Any], _Parsed], payload: Any) -> _Parsed:
         try:

@@ -1,4 +1,4 @@
-"""An in-process stand-in for Polar's customer API, faithful to its contract.
+"""An in-process stand-in for Polar's customer API and its export, faithful to their contract.
 
 It serves demo mode through `httpx.MockTransport(FakePolar(...))`, the tests in-process and over
 real HTTP (`asgi_app`), and the benchmarks. It filters, sorts, pages, authenticates and fails the
@@ -23,6 +23,7 @@ import httpx
 
 from polar_mcp.sample_billing import ACTIVE_STATUSES, DerivedHoldings, Holdings, holdings_of, sample_products
 from polar_mcp.standin_read import CUSTOMER_SCOPES, route_read
+from polar_mcp.standin_export import EXPORT_PATH, export_response
 
 __all__ = ["DEFAULT_TOKEN", "FakePolar", "Fault", "asgi_app"]
 
@@ -31,6 +32,7 @@ KNOWN_VERSIONS = {"2026-04", "2026-10"}
 SORT_KEYS = ["created_at", "-created_at", "email", "-email", "name", "-name"]
 _ALLOWED = {"organization_id", "email", "query", "active", "page", "limit", "sorting"}
 _METADATA_KEY = re.compile(r"^metadata\[([^\[\]]+)\]$")
+BODY_CHUNK = 64 * 1024
 _TRUE = {"true", "1", "yes", "on", "t", "y"}
 _FALSE = {"false", "0", "no", "off", "f", "n"}
 
@@ -105,7 +107,8 @@ class FakePolar:
         # Routing reads the raw path: an external ID may hold an encoded '/', '?' or '#'.
         raw_path = request.url.raw_path.decode("ascii").partition("?")[0]
         read = route_read(raw_path)
-        if (read is None and request.url.path != "/v1/customers/") or request.method != "GET":
+        known = read is not None or request.url.path in ("/v1/customers/", EXPORT_PATH)
+        if not known or request.method != "GET":
             return _response(404 if request.method == "GET" else 405, {"detail": "Not Found"})
         version = request.headers.get("polar-version")
         if version is not None and version not in KNOWN_VERSIONS:
@@ -120,7 +123,13 @@ class FakePolar:
                 self, grant_or_error.organization_id, list(request.url.params.multi_items()), self.strict
             )
             return _response(status, body)
+        if request.url.path == EXPORT_PATH:
+            return self._export(request.url.params, grant_or_error)
         return self._list(request.url.params, grant_or_error)
+
+    def _export(self, params: httpx.QueryParams, grant: Grant) -> httpx.Response:
+        visible = [c for c in self.customers if c["organization_id"] == grant.organization_id]
+        return export_response(visible, params, strict=self.strict, error=_response)
 
     def _authenticate(self, request: httpx.Request, scopes: frozenset[str]) -> Grant | httpx.Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -333,6 +342,12 @@ def asgi_app(fake: FakePolar) -> Callable[[Scope, Receive, Send], Awaitable[None
                 "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
             }
         )
-        await send({"type": "http.response.body", "body": response.content})
+        # In pieces, as a streamed response arrives: a large export must not come as one block.
+        content = response.content
+        for start in range(0, max(len(content), 1), BODY_CHUNK):
+            more = start + BODY_CHUNK < len(content)
+            await send(
+                {"type": "http.response.body", "body": content[start : start + BODY_CHUNK], "more_body": more}
+            )
 
     return app

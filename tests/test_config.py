@@ -21,6 +21,8 @@ from tests.conftest import TOOL_NAMES
                 "api_version": None,
                 "timeout": 30.0,
                 "demo": False,
+                "snapshot_ttl": 300.0,
+                "snapshot_max": 250_000,
             },
         ),
         (
@@ -36,6 +38,9 @@ from tests.conftest import TOOL_NAMES
         ({"POLAR_API_VERSION": "2026-10"}, {"api_version": "2026-10"}),
         ({"POLAR_TIMEOUT": "2.5"}, {"timeout": 2.5}),
         ({"POLAR_MCP_DEMO": "1"}, {"demo": True}),
+        ({"POLAR_MCP_SNAPSHOT_TTL": "60"}, {"snapshot_ttl": 60.0}),
+        ({"POLAR_MCP_SNAPSHOT_TTL": "0"}, {"snapshot_ttl": 0.0}),
+        ({"POLAR_MCP_SNAPSHOT_MAX": "1000000"}, {"snapshot_max": 1_000_000}),
     ],
 )
 def test_reads_each_variable(environ: dict[str, str], expected: dict[str, object]) -> None:
@@ -52,6 +57,12 @@ def test_reads_each_variable(environ: dict[str, str], expected: dict[str, object
         ({"POLAR_TIMEOUT": "soon"}, "POLAR_TIMEOUT"),
         ({"POLAR_TIMEOUT": "0"}, "POLAR_TIMEOUT"),
         ({"POLAR_TIMEOUT": "nan"}, "POLAR_TIMEOUT"),
+        ({"POLAR_MCP_SNAPSHOT_TTL": "five minutes"}, "POLAR_MCP_SNAPSHOT_TTL"),
+        ({"POLAR_MCP_SNAPSHOT_TTL": "-1"}, "POLAR_MCP_SNAPSHOT_TTL"),
+        ({"POLAR_MCP_SNAPSHOT_TTL": "inf"}, "POLAR_MCP_SNAPSHOT_TTL"),
+        ({"POLAR_MCP_SNAPSHOT_MAX": "lots"}, "POLAR_MCP_SNAPSHOT_MAX"),
+        ({"POLAR_MCP_SNAPSHOT_MAX": "2.5"}, "POLAR_MCP_SNAPSHOT_MAX"),
+        ({"POLAR_MCP_SNAPSHOT_MAX": "0"}, "POLAR_MCP_SNAPSHOT_MAX"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], variable: str) -> None:

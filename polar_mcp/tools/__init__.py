@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from polar_mcp.toolkit import Tool
-from polar_mcp.tools import get_customer, list_customers
+from polar_mcp.tools import get_customer, list_customers, query_customers
 
 __all__ = ["TOOLS"]
 
-TOOLS: tuple[Tool, ...] = (list_customers.TOOL, get_customer.TOOL)
+TOOLS: tuple[Tool, ...] = (list_customers.TOOL, get_customer.TOOL, query_customers.TOOL)

@@ -1,0 +1,256 @@
+"""Polar's customer export (CSV) read as it streams: whole records cut from the chunks, parsed leniently.
+
+The export is Python's `csv` output (`excel` dialect). A quoted field may hold line breaks, so a record
+ends at a line break only where the quotes seen so far are balanced. Columns are found by their header
+names, so a column Polar adds or moves changes nothing. A row that cannot be read (wrong number of
+fields, no ID, an unreadable date) is counted and left out; unreadable metadata is counted and left
+empty. Neither ever stops the export.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+__all__ = ["COLUMNS", "HEADER_FIELDS", "ExportParser", "ExportStats", "ExportedCustomer", "NotCsv"]
+
+HEADER_FIELDS = {
+    "id": "id",
+    "external id": "external_id",
+    "created at": "created_at",
+    "email": "email",
+    "name": "name",
+    "tax id": "tax_id",
+    "billing address line 1": "address_line1",
+    "billing address line 2": "address_line2",
+    "billing address city": "city",
+    "billing address state": "state",
+    "billing address zip": "postal_code",
+    "billing address country": "country",
+    "metadata": "metadata",
+}
+"""Polar's header names (compared case-insensitively) and the column each fills."""
+
+MAX_RECORD_CHARS = 1_000_000
+"""A record this long without an end means a stray quote: drop one line and read on from the next."""
+_TAX_ID = re.compile(r"^\('(?P<value>[^']*)', <TaxIDFormat\.\w+: '(?P<format>[^']*)'>\)$")
+
+
+class ExportedCustomer(NamedTuple):
+    """One customer of the export, normalised: the columns of the `customers` table, in its order."""
+
+    id: str
+    external_id: str | None
+    created_at: str
+    email: str | None
+    email_domain: str | None
+    name: str | None
+    tax_id: str | None
+    address_line1: str | None
+    address_line2: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+    country: str | None
+    metadata: str | None
+
+
+COLUMNS: tuple[str, ...] = ExportedCustomer._fields
+
+
+class NotCsv(ValueError):
+    """The body is not Polar's customer export: no header row with an ID column."""
+
+
+@dataclass
+class ExportStats:
+    """What one export held: customers read, rows left out, and rows whose metadata was unreadable."""
+
+    customers: int = 0
+    malformed: int = 0
+    unreadable_metadata: int = 0
+    malformed_rows: list[int] = field(default_factory=list)
+    """The first few row numbers (1 is the first after the header) of rows left out, to point at them."""
+
+    def problems(self) -> str | None:
+        """One sentence about rows that could not be read fully, or None when every row was fine."""
+        parts = []
+        if self.malformed:
+            where = ", ".join(str(n) for n in self.malformed_rows)
+            plural = "s" if self.malformed > 1 else ""
+            more = ", ..." if self.malformed > len(self.malformed_rows) else ""
+            parts.append(
+                f"{self.malformed:,} malformed row{plural} of the export (row {where}{more}) left out"
+            )
+        if self.unreadable_metadata:
+            plural = "s" if self.unreadable_metadata > 1 else ""
+            parts.append(f"{self.unreadable_metadata:,} row{plural} with unreadable metadata kept without it")
+        if not parts:
+            return None
+        text = "; ".join(parts) + "."
+        return text[0].upper() + text[1:]
+
+
+class ExportParser:
+    """Feed it the body's chunks in order; each `feed` returns the customers completed by that chunk."""
+
+    def __init__(self) -> None:
+        self.stats = ExportStats()
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+        self._pending = ""
+        self._columns: dict[str, int] | None = None
+        self._width = 0
+        self._line = 0
+
+    def feed(self, chunk: bytes) -> list[ExportedCustomer]:
+        """Parse every record that `chunk` completes; keep the unfinished tail for the next chunk."""
+        self._pending += self._decoder.decode(chunk)
+        records = self._take_records()
+        while not records and len(self._pending) > MAX_RECORD_CHARS:
+            records = self._skip_line()
+        return self._parse(records)
+
+    def finish(self) -> list[ExportedCustomer]:
+        """Parse what is left at the end of the body (a last record may lack its line break)."""
+        self._pending += self._decoder.decode(b"", final=True)
+        records = self._take_records()
+        if self._pending.strip():
+            records.append(self._pending)
+        self._pending = ""
+        customers = self._parse(records)
+        if self._columns is None:
+            raise NotCsv("the body was empty")
+        return customers
+
+    def _take_records(self) -> list[str]:
+        text = self._pending
+        records: list[str] = []
+        start = position = 0
+        odd = False
+        while (end := text.find("\n", position)) >= 0:
+            odd ^= text.count('"', position, end) % 2 == 1
+            position = end + 1
+            if not odd:
+                records.append(text[start:position])
+                start = position
+        self._pending = text[start:]
+        return records
+
+    def _skip_line(self) -> list[str]:
+        end = self._pending.find("\n")
+        if end < 0:
+            raise NotCsv(f"no line break in the first {MAX_RECORD_CHARS:,} characters")
+        self._line += 1
+        self._count_malformed()
+        self._pending = self._pending[end + 1 :]
+        return self._take_records()
+
+    def _parse(self, records: list[str]) -> list[ExportedCustomer]:
+        customers: list[ExportedCustomer] = []
+        reader = csv.reader(records)
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error:
+                self._line += 1
+                self._count_malformed()
+                continue
+            self._line += 1
+            if self._columns is None:
+                self._read_header(fields)
+                continue
+            if not fields or fields == [""]:
+                continue  # a blank line
+            customer = self._customer(fields)
+            if customer is None:
+                self._count_malformed()
+            else:
+                customers.append(customer)
+        self.stats.customers += len(customers)
+        return customers
+
+    def _read_header(self, fields: list[str]) -> None:
+        names = [name.strip().lower() for name in fields]
+        columns = {HEADER_FIELDS[name]: i for i, name in enumerate(names) if name in HEADER_FIELDS}
+        if "id" not in columns or "created_at" not in columns:
+            raise NotCsv("its first line is not the export's header row (ID, External ID, Created At, ...)")
+        self._columns = columns
+        self._width = len(fields)
+
+    def _customer(self, fields: list[str]) -> ExportedCustomer | None:
+        assert self._columns is not None
+        if len(fields) != self._width:
+            return None
+        values = {name: fields[index].strip() or None for name, index in self._columns.items()}
+        customer_id = values.get("id")
+        created_at = _utc_text(values.get("created_at"))
+        if customer_id is None or created_at is None:
+            return None
+        email = values.get("email")
+        domain = email.rpartition("@")[2].lower() or None if email and "@" in email else None
+        return ExportedCustomer(
+            id=customer_id,
+            external_id=values.get("external_id"),
+            created_at=created_at,
+            email=email,
+            email_domain=domain,
+            name=values.get("name"),
+            tax_id=_tax_id(values.get("tax_id")),
+            address_line1=values.get("address_line1"),
+            address_line2=values.get("address_line2"),
+            city=values.get("city"),
+            state=values.get("state"),
+            postal_code=values.get("postal_code"),
+            country=values.get("country"),
+            metadata=self._metadata(values.get("metadata")),
+        )
+
+    def _metadata(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            self.stats.unreadable_metadata += 1
+            return None
+        # Compact, non-ASCII kept: SQLite's json functions read it, and it is cheaper to show.
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")) if value else None
+
+    def _count_malformed(self) -> None:
+        self.stats.malformed += 1
+        if len(self.stats.malformed_rows) < 3:
+            self.stats.malformed_rows.append(self._line - 1)
+
+
+def _utc_text(text: str | None) -> str | None:
+    """`2024-08-27T14:52:02.145620+00:00` (Python's isoformat) as `2024-08-27T14:52:02Z`; None if unreadable.
+
+    Whole seconds in UTC with a Z: text comparisons such as `created_at >= '2026-10-01'` and SQLite's
+    date functions both work on it.
+    """
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _tax_id(text: str | None) -> str | None:
+    """Polar writes the tax ID as a Python tuple's text; `FR61954506077 (eu_vat)` reads better."""
+    if text is None:
+        return None
+    match = _TAX_ID.match(text)
+    return f"{match['value']} ({match['format']})" if match else text

@@ -1,0 +1,159 @@
+"""Snapshots of every customer for SQL: one export streamed into an in-memory SQLite table, kept a while.
+
+A snapshot is taken on first use per Polar environment, token and `organization_id` choice, kept for
+`POLAR_MCP_SNAPSHOT_TTL` seconds, and shared: callers that arrive while one is being taken wait for
+it instead of starting another export. The SQLite work runs in worker threads so the event loop keeps
+serving other calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import anyio
+import anyio.to_thread
+
+from polar_mcp.config import Settings
+from polar_mcp.export import COLUMNS, ExportedCustomer, ExportStats
+from polar_mcp.polar import PolarClient
+from polar_mcp.sql import MAX_ROWS, TIME_LIMIT, QueryResult, ReadOnlyDatabase
+
+__all__ = ["INDEXED", "Snapshot", "SnapshotStore", "snapshot_key"]
+
+INDEXED = ("country", "created_at", "email_domain", "email", "external_id")
+"""Columns with an index: the usual GROUP BY and WHERE targets, and the lookups."""
+_SCHEMA = (
+    "CREATE TABLE customers ("
+    + ", ".join(
+        f"{name} TEXT NOT NULL" if name in ("id", "created_at") else f"{name} TEXT" for name in COLUMNS
+    )
+    + ")"
+)
+_INSERT = f"INSERT INTO customers VALUES ({', '.join('?' for _ in COLUMNS)})"
+
+Clock = Callable[[], float]
+SnapshotKey = tuple[str, str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every customer of one export, queryable with SQL."""
+
+    database: ReadOnlyDatabase
+    taken_at: float
+    """When the export started, in seconds since the epoch."""
+    customers: int
+    stats: ExportStats
+
+    @property
+    def taken_at_utc(self) -> datetime:
+        return datetime.fromtimestamp(self.taken_at, UTC)
+
+    async def query(
+        self, sql: str, *, max_rows: int = MAX_ROWS, time_limit: float = TIME_LIMIT
+    ) -> QueryResult:
+        """Run `sql` in a worker thread; other calls keep being served meanwhile."""
+        return await anyio.to_thread.run_sync(
+            lambda: self.database.query(sql, max_rows=max_rows, time_limit=time_limit)
+        )
+
+
+def snapshot_key(settings: Settings, organization_ids: Sequence[str]) -> SnapshotKey:
+    """Which snapshot a call may share: same server, same token (hashed, never kept), same organizations."""
+    token = hashlib.sha256((settings.access_token or "").encode()).hexdigest()
+    return settings.server_url, token, tuple(sorted({org.lower() for org in organization_ids}))
+
+
+@dataclass
+class _Flight:
+    """A snapshot being taken; callers that arrive meanwhile wait for its outcome."""
+
+    done: anyio.Event = field(default_factory=anyio.Event)
+    snapshot: Snapshot | None = None
+    error: Exception | None = None
+
+
+class SnapshotStore:
+    """The snapshots of one server process; `get` returns a fresh enough one, taking it if needed."""
+
+    def __init__(self, settings: Settings, polar: PolarClient, *, clock: Clock = time.time) -> None:
+        self.settings = settings
+        self.polar = polar
+        self.clock = clock
+        self._snapshots: dict[SnapshotKey, Snapshot] = {}
+        self._flights: dict[SnapshotKey, _Flight] = {}
+
+    async def get(self, organization_ids: Sequence[str] = (), *, refresh: bool = False) -> Snapshot:
+        """The snapshot for these organizations: kept one if younger than the TTL and not `refresh`."""
+        key = snapshot_key(self.settings, organization_ids)
+        while True:
+            self._forget_expired()
+            kept = self._snapshots.get(key)
+            if kept is not None and not refresh:
+                return kept
+            flight = self._flights.get(key)
+            if flight is None:
+                return await self._take(key, organization_ids)
+            # One is being taken right now: it is as fresh as a refresh would be.
+            await flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            if flight.snapshot is not None:
+                return flight.snapshot
+            refresh = False  # the taker was cancelled: try again, taking it ourselves if need be
+
+    async def _take(self, key: SnapshotKey, organization_ids: Sequence[str]) -> Snapshot:
+        flight = self._flights[key] = _Flight()
+        try:
+            snapshot = await self._load(organization_ids)
+        except Exception as exc:
+            flight.error = exc
+            raise
+        finally:
+            del self._flights[key]
+            flight.done.set()
+        flight.snapshot = self._snapshots[key] = snapshot
+        return snapshot
+
+    def _forget_expired(self) -> None:
+        now = self.clock()
+        for key, snapshot in list(self._snapshots.items()):
+            if now - snapshot.taken_at >= self.settings.snapshot_ttl:
+                del self._snapshots[key]
+
+    async def _load(self, organization_ids: Sequence[str]) -> Snapshot:
+        taken_at = self.clock()
+        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        conn.execute(_SCHEMA)
+
+        async def insert(batch: list[ExportedCustomer]) -> None:
+            await anyio.to_thread.run_sync(_insert, conn, batch)
+
+        try:
+            stats = await self.polar.export_customers(
+                insert, organization_ids, max_customers=self.settings.snapshot_max
+            )
+            database = await anyio.to_thread.run_sync(_finish, conn)
+        except BaseException:
+            conn.close()
+            raise
+        return Snapshot(database=database, taken_at=taken_at, customers=stats.customers, stats=stats)
+
+
+def _insert(conn: sqlite3.Connection, batch: list[ExportedCustomer]) -> None:
+    # Only the loading task touches the connection until `_finish` hands it over, one batch at a time.
+    conn.execute("BEGIN")
+    conn.executemany(_INSERT, batch)
+    conn.execute("COMMIT")
+
+
+def _finish(conn: sqlite3.Connection) -> ReadOnlyDatabase:
+    for column in INDEXED:
+        conn.execute(f"CREATE INDEX customers_{column} ON customers ({column})")
+    conn.execute("ANALYZE")
+    return ReadOnlyDatabase(conn, COLUMNS)

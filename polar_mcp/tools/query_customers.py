@@ -1,0 +1,173 @@
+"""The `query_customers` tool: one read-only SQL statement over a snapshot of every customer."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+from uuid import UUID
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel, Field
+
+from polar_mcp.errors import PolarMCPError
+from polar_mcp.render import cell
+from polar_mcp.snapshot import Snapshot, SnapshotStore
+from polar_mcp.sql import MAX_ROWS, MAX_SQL_CHARS, QueryResult
+from polar_mcp.text import clean
+from polar_mcp.toolkit import Tool, ToolContext, read_only
+
+__all__ = ["NAME", "TOOL", "QueryAnswer", "SnapshotInfo", "render_answer"]
+
+NAME = "query_customers"
+TITLE = "Query customers with SQL"
+MAX_CELL_CHARS = 200
+"""Longer values are cut, with a marker saying how much was left out."""
+MAX_TEXT_CHARS = 60_000
+"""Rows stop being added once the text reaches this size; the truncation line says what is left."""
+SEPARATOR = "\t"
+
+DESCRIPTION = f"""Read-only SQLite SELECT over a snapshot of all customers (Polar's export; kept a few \
+minutes, refresh=true retakes it).
+Table customers: id, external_id, created_at (ISO UTC), email, email_domain, name, tax_id, address_line1, \
+address_line2, city, state, postal_code, country (alpha-2), metadata (JSON).
+E.g. SELECT country, COUNT(*) n FROM customers GROUP BY 1 ORDER BY 2 DESC; json_extract(metadata, '$.plan'). \
+Max {MAX_ROWS} rows.
+No type or subscription data: for the active count, list_customers active=true limit=1 gives total_count."""
+
+ARGUMENT_HINTS: dict[str, str] = {
+    "sql": f"one SELECT or WITH ... SELECT statement on the customers table, at most {MAX_SQL_CHARS:,} "
+    "characters",
+    "refresh": "true or false",
+    "organization_id": "a UUID such as 1dbfc517-0bbf-4301-9ba8-555ca42b9737",
+}
+ARGUMENT_ALIASES: dict[str, str] = {
+    "query": "put the SQL statement in sql",
+    "statement": "put the SQL statement in sql",
+    "limit": "write LIMIT in the SQL statement",
+    "offset": "write LIMIT ... OFFSET ... in the SQL statement",
+    "access_token": "the token is read from POLAR_ACCESS_TOKEN on the server, never passed as an argument",
+}
+
+
+# Lean on purpose: every tools/list carries this schema. `taken_at` is ISO 8601 UTC; `row_count`
+# counts every row of the answer, `rows` holds the first ones (`truncated` when fewer).
+class SnapshotInfo(BaseModel):
+    taken_at: str
+    customers: int
+
+
+class QueryAnswer(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool
+    snapshot: SnapshotInfo
+    notice: str = ""
+
+
+def register(server: MCPServer, context: ToolContext) -> None:
+    """Add `query_customers` to `server`, with the snapshots it keeps."""
+    store = SnapshotStore(context.settings, context.polar)
+
+    @server.tool(name=NAME, title=TITLE, description=DESCRIPTION, annotations=read_only(TITLE))
+    async def query_customers(
+        sql: Annotated[
+            str,
+            Field(max_length=MAX_SQL_CHARS, description="One SELECT or WITH ... SELECT."),
+        ],
+        refresh: Annotated[bool, Field(description="Take a new snapshot first.")] = False,
+        organization_id: Annotated[UUID | None, Field(description="Narrow to one organization.")] = None,
+    ) -> Annotated[CallToolResult, QueryAnswer]:
+        """Run one read-only SQL statement over a snapshot of every customer."""
+        context.check_ready()
+        try:
+            snapshot = await store.get([str(organization_id)] if organization_id else [], refresh=refresh)
+            result = await snapshot.query(sql)
+        except PolarMCPError as exc:
+            raise ToolError(str(exc)) from exc
+        answer, text = render_answer(result, snapshot, now=store.clock(), notice=context.notice)
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=answer)
+
+
+TOOL = Tool(name=NAME, register=register, argument_hints=ARGUMENT_HINTS, argument_aliases=ARGUMENT_ALIASES)
+
+
+def render_answer(
+    result: QueryResult, snapshot: Snapshot, *, now: float, notice: str | None = None
+) -> tuple[dict[str, Any], str]:
+    """The structured answer and the text the model reads: snapshot line, header, rows, truncation line."""
+    lines = [notice] if notice else []
+    lines.append(snapshot_line(snapshot, now))
+    if problems := snapshot.stats.problems():
+        lines.append(problems)
+    lines.append(SEPARATOR.join(cell(clean(name)) for name in result.columns))
+    size = sum(len(line) + 1 for line in lines)
+    rows: list[list[Any]] = []
+    for raw in result.rows:
+        row = [_value(value) for value in raw]
+        line = SEPARATOR.join("NULL" if value is None else str(value) for value in row)
+        if size + len(line) > MAX_TEXT_CHARS and rows:
+            break
+        rows.append(row)
+        lines.append(line)
+        size += len(line) + 1
+    if not rows:
+        lines.append("(no rows)")
+    if result.row_count > len(rows):
+        lines.append(_truncation_line(len(rows), result.row_count, result.counted))
+    answer: dict[str, Any] = {
+        "columns": result.columns,
+        "rows": rows,
+        "row_count": result.row_count,
+        "truncated": result.row_count > len(rows),
+        "snapshot": {
+            "taken_at": snapshot.taken_at_utc.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "customers": snapshot.customers,
+        },
+    }
+    if notice:
+        answer["notice"] = notice
+    return answer, "\n".join(lines)
+
+
+def snapshot_line(snapshot: Snapshot, now: float) -> str:
+    """`Snapshot of 48,210 customers taken 3 minutes ago (14:02 UTC).`"""
+    plural = "" if snapshot.customers == 1 else "s"
+    at = snapshot.taken_at_utc.strftime("%H:%M UTC")
+    return (
+        f"Snapshot of {snapshot.customers:,} customer{plural} taken {_age(now - snapshot.taken_at)} ({at})."
+    )
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for size, unit in ((86_400, "day"), (3_600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = math.floor(seconds / size)
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    count = math.floor(seconds)
+    return "just now" if count < 1 else f"{count} second{'' if count == 1 else 's'} ago"
+
+
+def _truncation_line(shown: int, total: int, counted: bool) -> str:
+    of = f"{total:,}" if counted else f"more than {total:,}"
+    return (
+        f"Showing the first {shown:,} of {of} rows. Aggregate (GROUP BY, COUNT) to see everything at once, "
+        f"or add LIMIT {shown} OFFSET {shown} to the statement for the next rows."
+    )
+
+
+def _value(value: Any) -> Any:
+    """A cell as the model may read it: text cleaned, on one line, and cut when long."""
+    if isinstance(value, bytes):
+        return f"<{len(value):,}-byte blob>"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if not isinstance(value, str):
+        return value
+    text = cell(clean(value))
+    if len(text) <= MAX_CELL_CHARS:
+        return text
+    return f"{text[:MAX_CELL_CHARS]}…[cut {len(text) - MAX_CELL_CHARS:,} chars]"
