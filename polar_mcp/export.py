@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from polar_mcp.text import clean_value
+
 __all__ = ["COLUMNS", "HEADER_FIELDS", "ExportParser", "ExportStats", "ExportedCustomer", "NotCsv"]
 
 HEADER_FIELDS = {
@@ -222,8 +224,9 @@ class ExportParser:
         if not isinstance(value, dict):
             self.stats.unreadable_metadata += 1
             return None
-        # Compact, non-ASCII kept: SQLite's json functions read it, and it is cheaper to show.
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")) if value else None
+        # Cleaned as every tool cleans Polar's JSON (an escaped control character would survive
+        # cleaning the text); compact, non-ASCII kept: SQLite's json functions read it, and it is cheaper.
+        return json.dumps(clean_value(value), ensure_ascii=False, separators=(",", ":")) if value else None
 
     def _count_malformed(self) -> None:
         self.stats.malformed += 1

@@ -78,25 +78,33 @@ class _Guard:
         self.refused: str | None = None
 
     def authorize(
-        self, action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None
+        self, action: int, arg1: str | None, arg2: str | None, database: str | None, _trigger: str | None
     ) -> int:
         if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_RECURSIVE):
             return sqlite3.SQLITE_OK
-        if action == sqlite3.SQLITE_READ and arg1 in READABLE_TABLES:
+        # A recursive CTE reading itself is a read outside any database.
+        if action == sqlite3.SQLITE_READ and (arg1 in READABLE_TABLES or database is None):
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() != "load_extension":
             return sqlite3.SQLITE_OK
-        if action == sqlite3.SQLITE_READ:
-            self.refused = f"reading {arg1}"
-        elif action == sqlite3.SQLITE_FUNCTION:
-            self.refused = "load_extension"
-        else:
-            self.refused = _ACTIONS.get(action, "creating or changing objects")
+        if self.refused is None:  # the first refusal is the one to explain
+            self.refused = _refusal(action, arg1)
         return sqlite3.SQLITE_DENY
 
     def progress(self) -> int:
         # A non-zero answer makes SQLite abandon the statement with "interrupted".
         return 1 if self.clock() > self.deadline else 0
+
+
+def _refusal(action: int, table: str | None) -> str:
+    if action == sqlite3.SQLITE_READ:
+        return f"reading {table}"
+    if action == sqlite3.SQLITE_FUNCTION:
+        return "load_extension"
+    if table is not None and table.lower().startswith("sqlite_"):
+        # A table-valued function registers itself in the schema on first use.
+        return "that table-valued function (json_each and json_tree are available)"
+    return _ACTIONS.get(action, "creating or changing objects")
 
 
 class ReadOnlyDatabase:
