@@ -9,12 +9,12 @@ from uuid import UUID
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from polar_mcp.errors import PolarMCPError
 from polar_mcp.render import cell
 from polar_mcp.snapshot import Snapshot, SnapshotStore
-from polar_mcp.sql import MAX_SQL_CHARS, QueryResult
+from polar_mcp.sql import MAX_ROWS, MAX_SQL_CHARS, QueryResult
 from polar_mcp.text import clean
 from polar_mcp.toolkit import Tool, ToolContext, read_only
 
@@ -28,11 +28,12 @@ MAX_TEXT_CHARS = 60_000
 """Rows stop being added once the text reaches this size; the truncation line says what is left."""
 SEPARATOR = "\t"
 
-DESCRIPTION = """Read-only SQLite SELECT over a snapshot of all customers from Polar's export (refresh=true \
+DESCRIPTION = f"""Read-only SQLite SELECT over a snapshot of all customers from Polar's export (refresh=true \
 retakes it).
 Table customers: id, external_id, created_at (ISO UTC), email, email_domain, name, tax_id, address_line1, \
 address_line2, city, state, postal_code, country (alpha-2), metadata (JSON).
-E.g. SELECT country, COUNT(*) n FROM customers GROUP BY 1 ORDER BY 2 DESC; json_extract(metadata, '$.plan').
+E.g. SELECT country, COUNT(*) n FROM customers GROUP BY 1 ORDER BY 2 DESC; strftime('%Y-%m', created_at); \
+json_extract(metadata, '$.plan'). Max {MAX_ROWS} rows.
 No type or subscription data: list_customers active=true limit=1 gives the active count (total_count)."""
 
 ARGUMENT_HINTS: dict[str, str] = {
@@ -50,25 +51,14 @@ ARGUMENT_ALIASES: dict[str, str] = {
 }
 
 
-def _untitled(schema: dict[str, Any]) -> None:
-    """Drop the titles pydantic derives from names ("Row Count"): they tell a model nothing new."""
-    schema.pop("title", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-
-
 # Lean on purpose: every tools/list carries this schema. `taken_at` is ISO 8601 UTC; `row_count`
 # counts every row of the answer, `rows` holds the first ones (`truncated` when fewer).
 class SnapshotInfo(BaseModel):
-    model_config = ConfigDict(json_schema_extra=_untitled)
-
     taken_at: str
     customers: int
 
 
 class QueryAnswer(BaseModel):
-    model_config = ConfigDict(json_schema_extra=_untitled)
-
     columns: list[str]
     rows: list[list[Any]]
     row_count: int
