@@ -63,6 +63,8 @@ def test_reads_each_variable(environ: dict[str, str], expected: dict[str, object
         ({"POLAR_MCP_SNAPSHOT_MAX": "lots"}, "POLAR_MCP_SNAPSHOT_MAX"),
         ({"POLAR_MCP_SNAPSHOT_MAX": "2.5"}, "POLAR_MCP_SNAPSHOT_MAX"),
         ({"POLAR_MCP_SNAPSHOT_MAX": "0"}, "POLAR_MCP_SNAPSHOT_MAX"),
+        ({"POLAR_MCP_SNAPSHOT_TTL": "86401"}, "POLAR_MCP_SNAPSHOT_TTL"),
+        ({"POLAR_MCP_SNAPSHOT_MAX": "10000001"}, "POLAR_MCP_SNAPSHOT_MAX"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], variable: str) -> None:
