@@ -19,10 +19,19 @@ class Plan:
     memory_calls: int
     enforce: bool
     limits: tuple[int, ...] = (10, 100)
+    query_customers: int | None = 50_000
+    """Size of the organization the whole-base question is asked of; None: the suite's data set."""
 
 
 QUICK = Plan(
-    "quick", latency_calls=10, versus_calls=6, cold_starts=3, import_runs=1, memory_calls=100, enforce=False
+    "quick",
+    latency_calls=10,
+    versus_calls=6,
+    cold_starts=3,
+    import_runs=1,
+    memory_calls=100,
+    enforce=False,
+    query_customers=None,
 )
 FULL = Plan(
     "full",

@@ -24,6 +24,7 @@ from bench.latency import measure_latency
 from bench.memory import measure_memory
 from bench.plan import FULL, QUICK, Plan
 from bench.profile import profile_call
+from bench.query import measure_query
 from bench.report import Section, compare, load, render, write_json
 from bench.servers import RESULTS_DIR
 from bench.versus import measure_versus
@@ -31,7 +32,7 @@ from bench.walk import measure_walk
 
 __all__ = ["main"]
 
-SECTIONS = ("context", "latency", "versus", "coldstart", "walk", "memory")
+SECTIONS = ("context", "latency", "versus", "coldstart", "walk", "memory", "query")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,6 +82,13 @@ async def _run(plan: Plan, only: set[str], customers: int, profile: bool) -> lis
             path = await profile_call(fake)
             if path is not None:
                 print(f"profile written to {path}", file=sys.stderr)
+        if "query" in only and plan.query_customers in (None, customers):
+            print("running query ...", file=sys.stderr, flush=True)
+            sections.append(await measure_query(fake, plan))
+    if "query" in only and plan.query_customers not in (None, customers):
+        print(f"running query ({plan.query_customers:,} customers) ...", file=sys.stderr, flush=True)
+        with serve_fake(Dataset(customers=plan.query_customers, team_share=0.2)) as large:
+            sections.append(await measure_query(large, plan))
     if "versus" in only:
         print("running versus ...", file=sys.stderr, flush=True)
         # Polar's generated server rejects team customers, so it gets a data set of individuals.
@@ -89,7 +97,7 @@ async def _run(plan: Plan, only: set[str], customers: int, profile: bool) -> lis
     order = {
         name: i
         for i, name in enumerate(
-            ["Tool", "Context", "Latency", "Per-call", "Where", "Against", "Cold", "Walk", "Memory"]
+            ["Tool", "Context", "Latency", "Per-call", "Where", "Against", "Cold", "Walk", "Memory", "Whole"]
         )
     }
     sections.sort(key=lambda s: next((i for k, i in order.items() if s.title.startswith(k)), 99))
