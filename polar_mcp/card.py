@@ -16,6 +16,7 @@ from polar_mcp.models import summarize, to_date
 
 __all__ = ["CUSTOMER_FIELDS", "CustomerCard", "build_card", "money", "price"]
 
+MAX_CARD_ITEMS = 100  # of each list in a customer's state; a real customer has a handful
 CUSTOMER_FIELDS = ("id", "name", "email", "external_id", "type", "country", "created_at", "metadata")
 # Currencies whose smallest unit is the unit itself: 3000 jpy is ¥3,000, not ¥30.00.
 ZERO_DECIMAL = frozenset(
@@ -85,12 +86,13 @@ def build_card(
     """The card as a dict (a `CustomerCard`)."""
     summary = summarize(state)
     customer = {name: summary.get(name) for name in CUSTOMER_FIELDS}
-    subscriptions = [_subscription(s, product_names) for s in _dicts(state.get("active_subscriptions"))]
+    notes = list(notes)
+    subscriptions = [_subscription(s, product_names) for s in _bounded(state, "active_subscriptions", notes)]
     card: dict[str, Any] = {
         "customer": customer,
         "subscriptions": subscriptions,
-        "benefits": _benefits(_dicts(state.get("granted_benefits"))),
-        "meters": [_meter(m) for m in _dicts(state.get("active_meters"))],
+        "benefits": _benefits(_bounded(state, "granted_benefits", notes)),
+        "meters": [_meter(m) for m in _bounded(state, "active_meters", notes)],
         "notes": notes,
     }
     if notice is not None:
@@ -172,6 +174,14 @@ def _meter(item: dict[str, Any]) -> dict[str, Any]:
         "credited_units": item.get("credited_units"),
         "balance": item.get("balance"),
     }
+
+
+def _bounded(state: dict[str, Any], key: str, notes: list[str]) -> list[dict[str, Any]]:
+    """At most `MAX_CARD_ITEMS` of a list, whatever Polar (or something posing as it) sent."""
+    items = _dicts(state.get(key))
+    if len(items) > MAX_CARD_ITEMS:
+        notes.append(f"Only the first {MAX_CARD_ITEMS} of {len(items)} {key.replace('_', ' ')} are shown.")
+    return items[:MAX_CARD_ITEMS]
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

@@ -191,6 +191,8 @@ class HostileUpstream:
             await asyncio.wait_for(script(exchange), SCRIPT_SECONDS)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             pass  # the client went away or never finished its request: both are its right
+        except asyncio.CancelledError:
+            pass  # leaving the `async with` ends every exchange; nothing waits on this task's result
         finally:
             writer.close()
             self._tasks.discard(task)

@@ -108,7 +108,7 @@ def _check_identifiers(given: dict[str, Any]) -> None:
 async def _state_by_email(context: ToolContext, email: str) -> dict[str, Any]:
     """The state of the one customer with this email; several matches are listed, never guessed."""
     page = await context.polar.list_customers(CustomerQuery(email=email, limit=MAX_EMAIL_MATCHES))
-    matches = page.items
+    matches = page.items[:MAX_EMAIL_MATCHES]  # never more than was asked for
     if not matches:
         raise not_found_error(context.settings, f"no customer has email {email!r}")
     if len(matches) > 1:
