@@ -91,7 +91,9 @@ class GuardedH11Protocol(H11Protocol):
 def uvicorn_options() -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` or `uvicorn.Config` that make these limits hold."""
     return {
-        "http": GuardedH11Protocol,
+        # By name: a worker process unpickles its config before it answers the supervisor's health
+        # checks, and importing the whole server there could take longer than they wait.
+        "http": f"{__name__}:{GuardedH11Protocol.__name__}",
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "limit_concurrency": LIMIT_CONCURRENCY,
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
