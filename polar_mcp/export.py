@@ -40,6 +40,9 @@ HEADER_FIELDS = {
 
 MAX_RECORD_CHARS = 1_000_000
 """A record this long without an end means a stray quote: drop one line and read on from the next."""
+_UTC_ISO = re.compile(
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:\+00:00|Z)$"
+)
 _TAX_ID = re.compile(r"^\('(?P<value>[^']*)', <TaxIDFormat\.\w+: '(?P<format>[^']*)'>\)$")
 
 
@@ -63,6 +66,7 @@ class ExportedCustomer(NamedTuple):
 
 
 COLUMNS: tuple[str, ...] = ExportedCustomer._fields
+_FROM_CSV = tuple(name for name in COLUMNS if name != "email_domain")
 
 
 class NotCsv(ValueError):
@@ -106,6 +110,7 @@ class ExportParser:
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
         self._pending = ""
         self._columns: dict[str, int] | None = None
+        self._sources: list[int] = []
         self._width = 0
         self._line = 0
 
@@ -157,24 +162,21 @@ class ExportParser:
         reader = csv.reader(records)
         while True:
             try:
-                fields = next(reader)
-            except StopIteration:
+                for fields in reader:
+                    self._line += 1
+                    if self._columns is None:
+                        self._read_header(fields)
+                    elif len(fields) > 1 or (fields and fields[0]):  # not a blank line
+                        customer = self._customer(fields)
+                        if customer is None:
+                            self._count_malformed()
+                        else:
+                            customers.append(customer)
                 break
             except csv.Error:
+                # The reader has consumed the bad record; it goes on with the next.
                 self._line += 1
                 self._count_malformed()
-                continue
-            self._line += 1
-            if self._columns is None:
-                self._read_header(fields)
-                continue
-            if not fields or fields == [""]:
-                continue  # a blank line
-            customer = self._customer(fields)
-            if customer is None:
-                self._count_malformed()
-            else:
-                customers.append(customer)
         self.stats.customers += len(customers)
         return customers
 
@@ -185,33 +187,33 @@ class ExportParser:
             raise NotCsv("its first line is not the export's header row (ID, External ID, Created At, ...)")
         self._columns = columns
         self._width = len(fields)
+        # Where each of the table's columns comes from, -1 for one the export lacks.
+        self._sources = [columns.get(name, -1) for name in _FROM_CSV]
 
     def _customer(self, fields: list[str]) -> ExportedCustomer | None:
-        assert self._columns is not None
         if len(fields) != self._width:
             return None
-        values = {name: fields[index].strip() or None for name, index in self._columns.items()}
-        customer_id = values.get("id")
-        created_at = _utc_text(values.get("created_at"))
-        if customer_id is None or created_at is None:
+        (customer_id, external_id, created, email, name, tax_id, line1, line2, city, state, postal_code,
+         country, metadata) = [fields[i] or None if i >= 0 else None for i in self._sources]  # fmt: skip
+        created_at = _utc_text(created)
+        if customer_id is None or not customer_id.strip() or created_at is None:
             return None
-        email = values.get("email")
         domain = email.rpartition("@")[2].lower() or None if email and "@" in email else None
         return ExportedCustomer(
-            id=customer_id,
-            external_id=values.get("external_id"),
-            created_at=created_at,
-            email=email,
-            email_domain=domain,
-            name=values.get("name"),
-            tax_id=_tax_id(values.get("tax_id")),
-            address_line1=values.get("address_line1"),
-            address_line2=values.get("address_line2"),
-            city=values.get("city"),
-            state=values.get("state"),
-            postal_code=values.get("postal_code"),
-            country=values.get("country"),
-            metadata=self._metadata(values.get("metadata")),
+            customer_id.strip(),
+            external_id,
+            created_at,
+            email,
+            domain,
+            name,
+            _tax_id(tax_id),
+            line1,
+            line2,
+            city,
+            state,
+            postal_code,
+            country,
+            self._metadata(metadata),
         )
 
     def _metadata(self, text: str | None) -> str | None:
@@ -224,9 +226,14 @@ class ExportParser:
         if not isinstance(value, dict):
             self.stats.unreadable_metadata += 1
             return None
-        # Cleaned as every tool cleans Polar's JSON (an escaped control character would survive
-        # cleaning the text); compact, non-ASCII kept: SQLite's json functions read it, and it is cheaper.
-        return json.dumps(clean_value(value), ensure_ascii=False, separators=(",", ":")) if value else None
+        if not value:
+            return None
+        if "\\" in text:
+            # An escape may stand for a control or invisible character: clean as every tool cleans
+            # Polar's JSON. Without one, Polar's ASCII-only JSON cannot hold any.
+            value = clean_value(value)
+        # Compact, non-ASCII kept: SQLite's json functions read it, and it is cheaper to show.
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
     def _count_malformed(self) -> None:
         self.stats.malformed += 1
@@ -242,6 +249,8 @@ def _utc_text(text: str | None) -> str | None:
     """
     if text is None:
         return None
+    if _UTC_ISO.match(text):  # what Polar writes: no parsing needed
+        return text[:19] + "Z"
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

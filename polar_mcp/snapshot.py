@@ -129,15 +129,31 @@ class SnapshotStore:
     async def _load(self, organization_ids: Sequence[str]) -> Snapshot:
         taken_at = self.clock()
         conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        # Nothing to roll back to: a load that fails is dropped whole.
+        conn.execute("PRAGMA journal_mode = OFF")
         conn.execute(_SCHEMA)
+        # Batches are written in a worker thread while the next ones are parsed; only that one
+        # thread touches the connection until `_finish` hands it over.
+        send, receive = anyio.create_memory_object_stream[list[ExportedCustomer]](2)
 
-        async def insert(batch: list[ExportedCustomer]) -> None:
-            await anyio.to_thread.run_sync(_insert, conn, batch)
+        async def write() -> None:
+            async with receive:
+                async for batch in receive:
+                    await anyio.to_thread.run_sync(_insert, conn, batch)
 
         try:
-            stats = await self.polar.export_customers(
-                insert, organization_ids, max_customers=self.settings.snapshot_max
-            )
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(write)
+                    async with send:
+                        stats = await self.polar.export_customers(
+                            send.send, organization_ids, max_customers=self.settings.snapshot_max
+                        )
+            except BaseExceptionGroup as grouped:
+                # One failure (the export's, as a rule) is what callers expect to catch, not a group.
+                if len(grouped.exceptions) == 1:
+                    raise grouped.exceptions[0] from None
+                raise
             database = await anyio.to_thread.run_sync(_finish, conn)
         except BaseException:
             conn.close()
@@ -146,7 +162,6 @@ class SnapshotStore:
 
 
 def _insert(conn: sqlite3.Connection, batch: list[ExportedCustomer]) -> None:
-    # Only the loading task touches the connection until `_finish` hands it over, one batch at a time.
     conn.execute("BEGIN")
     conn.executemany(_INSERT, batch)
     conn.execute("COMMIT")
@@ -155,5 +170,4 @@ def _insert(conn: sqlite3.Connection, batch: list[ExportedCustomer]) -> None:
 def _finish(conn: sqlite3.Connection) -> ReadOnlyDatabase:
     for column in INDEXED:
         conn.execute(f"CREATE INDEX customers_{column} ON customers ({column})")
-    conn.execute("ANALYZE")
     return ReadOnlyDatabase(conn, COLUMNS)

@@ -109,6 +109,10 @@ def export_response(
 
 def _created_at(value: str) -> str:
     # The API spells UTC as Z; the export is the database value's isoformat(): +00:00, no zero fraction.
+    if value.endswith(".000000Z"):
+        return value[:-8] + "+00:00"
+    if value.endswith("Z") and len(value) == 27:  # 2024-08-27T14:52:02.145620Z, as the sample writes
+        return value[:-1] + "+00:00"
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).isoformat()
 
 
