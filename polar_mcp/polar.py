@@ -477,7 +477,7 @@ class PolarClient:
             raise SnapshotTooLarge(
                 f"The customer export holds more than {max_customers:,} customers, the most a snapshot "
                 "may hold (POLAR_MCP_SNAPSHOT_MAX). Raise POLAR_MCP_SNAPSHOT_MAX in the MCP server's "
-                "environment and restart it (memory grows by about 1 MB per 1,000 customers), or count "
+                "environment and restart it (50,000 customers take about 30 MB of memory), or count "
                 "with list_customers, whose total_count needs no snapshot."
             )
 
