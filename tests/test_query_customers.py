@@ -193,6 +193,19 @@ async def test_a_long_answer_says_how_many_more_rows_and_how_to_get_them(server:
     assert table_of(following)[1][0] == ["201"] and following.structured_content["truncated"] is False
 
 
+async def test_rows_past_the_time_limit_are_counted_as_a_lower_bound(server: PolarMCPServer) -> None:
+    result = await call(
+        server, {"sql": "SELECT a.id FROM customers a, customers b, customers c, customers d"}
+    )
+    data = result.structured_content
+    assert len(data["rows"]) == 200 and data["truncated"] is True and data["row_count"] > 200
+    assert (
+        text_of(result)
+        .splitlines()[-1]
+        .startswith(f"Showing the first 200 of more than {data['row_count']:,} rows.")
+    )
+
+
 async def test_an_empty_answer_says_so(server: PolarMCPServer) -> None:
     result = await call(server, {"sql": "SELECT id FROM customers WHERE country = 'ZZ'"})
     assert text_of(result).splitlines()[1:] == ["id", "(no rows)"]
