@@ -5,12 +5,11 @@ from __future__ import annotations
 import httpx
 
 from polar_mcp.config import Settings
-from polar_mcp.sample import sample_customers
+from polar_mcp.sample import DEMO_CUSTOMERS, demo_customers
 from polar_mcp.standin import DEFAULT_TOKEN, FakePolar
 
 __all__ = ["DEMO_CUSTOMERS", "demo_settings", "demo_transport"]
 
-DEMO_CUSTOMERS = 320
 DEMO_SERVER_URL = "https://demo.polar-mcp.invalid"  # never resolved: the mock transport answers
 
 
@@ -22,4 +21,4 @@ def demo_settings(base: Settings | None = None) -> Settings:
 
 def demo_transport() -> httpx.MockTransport:
     """The same client, tool and rendering code as production, with Polar replaced by the stand-in."""
-    return httpx.MockTransport(FakePolar(sample_customers(DEMO_CUSTOMERS)))
+    return httpx.MockTransport(FakePolar(demo_customers()))

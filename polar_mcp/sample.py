@@ -14,10 +14,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["DEMO_ORGANIZATION_ID", "sample_customers"]
+__all__ = ["DEMO_CUSTOMERS", "DEMO_ORGANIZATION_ID", "demo_customers", "sample_customers"]
 
 DEMO_ORGANIZATION_ID = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
+DEMO_CUSTOMERS = 320
 _EPOCH = datetime(2024, 1, 8, 9, 0, 0, tzinfo=UTC)
+# The demo's signups are spread over the two years up to November 2026, so that questions such as
+# "who signed up last week?" or "signups per month this year" have answers; the spread stretches the
+# gaps between signups without drawing other random numbers, so names and IDs stay the same.
+_DEMO_EPOCH = datetime(2024, 12, 6, 9, 0, 0, tzinfo=UTC)
+_DEMO_SPREAD = 11
 
 # (country, locale, first names, last names): names in their own script, accents kept.
 _PEOPLE: list[tuple[str, str, list[str], list[str]]] = [
@@ -94,15 +100,28 @@ _CITIES = {
 }
 
 
+def demo_customers() -> list[dict[str, Any]]:
+    """The demo organization's customers: signups from December 2024 to November 2026."""
+    return sample_customers(DEMO_CUSTOMERS, epoch=_DEMO_EPOCH, spread=_DEMO_SPREAD)
+
+
 def sample_customers(
-    count: int, *, seed: int = 42, organization_id: str = DEMO_ORGANIZATION_ID, team_share: float = 0.2
+    count: int,
+    *,
+    seed: int = 42,
+    organization_id: str = DEMO_ORGANIZATION_ID,
+    team_share: float = 0.2,
+    epoch: datetime = _EPOCH,
+    spread: int = 1,
 ) -> list[dict[str, Any]]:
-    """Return `count` customers as Polar's API would, oldest first, the same for the same seed."""
+    """Return `count` customers as Polar's API would, oldest first, the same for the same seed.
+
+    Signups follow `epoch` a few hours apart on average, times `spread`."""
     rng = random.Random(seed)
     customers = []
-    moment = _EPOCH
+    moment = epoch
     for index in range(count):
-        moment += timedelta(
+        moment += spread * timedelta(
             minutes=rng.randint(5, 600), seconds=rng.randint(0, 59), microseconds=rng.randint(0, 999_999)
         )
         if rng.random() < team_share:

@@ -27,7 +27,7 @@ __all__ = [
     "sample_products",
 ]
 
-SAMPLE_AS_OF = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
+SAMPLE_AS_OF = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 """The moment the sample billing describes: periods run across it, trials end after it."""
 
 STATE_STATUSES = frozenset({"active", "trialing"})
@@ -265,6 +265,8 @@ def _subscription(
     rng: random.Random, catalogue: _Catalogue, product: _Product, status: str, created: datetime
 ) -> dict[str, Any]:
     started = created + timedelta(days=rng.randint(0, 60), minutes=rng.randint(0, 1440))
+    # A recent signup subscribed at once: nothing starts after the day the sample describes.
+    started = max(created, min(started, SAMPLE_AS_OF - timedelta(hours=1)))
     trial_start = trial_end = canceled_at = ends_at = None
     cancel_at_period_end = False
     if status == "trialing":

@@ -14,7 +14,7 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from polar_mcp.sample import sample_customers
+from polar_mcp.sample import demo_customers, sample_customers
 from polar_mcp.sample_billing import ACTIVE_STATUSES, STATE_STATUSES, holdings_of, sample_holdings
 from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, Fault, Grant
 from tests.conftest import DATA
@@ -22,7 +22,7 @@ from tests.conftest import DATA
 READ_OPENAPI = json.loads((DATA / "customers-read.openapi.json").read_text())
 SHARED_COPY = Path(__file__).resolve().parents[2] / "shared" / "polar" / "customers-read.openapi.json"
 KNOWN_BENEFIT_TYPES = set(READ_OPENAPI["components"]["schemas"]["BenefitType"]["enum"])
-DEMO = sample_customers(320)  # the demo organization's customers
+DEMO = demo_customers()
 
 
 def validator_for(name: str) -> jsonschema.Draft202012Validator:
@@ -138,9 +138,10 @@ def test_demo_organization_has_every_kind_of_billing() -> None:
 
 
 def test_sample_billing_is_deterministic_and_independent_of_the_customer_count() -> None:
-    assert sample_holdings(DEMO) == sample_holdings(sample_customers(320))
+    assert sample_holdings(DEMO) == sample_holdings(demo_customers())
     first = sample_customers(40)
-    assert sample_holdings(first) == {c["id"]: sample_holdings(DEMO)[c["id"]] for c in first}
+    everyone = sample_holdings(sample_customers(320))
+    assert sample_holdings(first) == {c["id"]: everyone[c["id"]] for c in first}
 
 
 def test_active_filter_counts_active_trialing_and_past_due_subscriptions_as_before() -> None:
