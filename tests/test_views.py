@@ -16,12 +16,12 @@ from mcp.client.extension import ClientExtension
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
 from polar_mcp.server import PolarMCPServer
-from polar_mcp.views import CUSTOMERS_TABLE, VIEWS, View, sources_hash
+from polar_mcp.views import CUSTOMER_CARD, CUSTOMERS_TABLE, VIEWS, View, sources_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "scripts" / "build-views"
 MAX_BYTES = 700_000
-TOOL_VIEWS = {"list_customers": CUSTOMERS_TABLE}
+TOOL_VIEWS = {"list_customers": CUSTOMERS_TABLE, "get_customer": CUSTOMER_CARD}
 
 
 class AppsClient(ClientExtension):
@@ -142,3 +142,12 @@ class _Document(HTMLParser):
             self.inline_scripts += 1
         if tag == "style":
             self.styles += 1
+
+
+@pytest.mark.parametrize("view", VIEWS, ids=lambda view: view.name)
+def test_the_readme_shows_each_view_in_light_and_dark(view: View) -> None:
+    readme = (ROOT / "README.md").read_text()
+    for theme in ("light", "dark"):
+        path = f"docs/screenshots/{view.name}-{theme}.png"
+        assert f"]({path})" in readme, f"README.md does not show {path}"
+        assert (ROOT / path).read_bytes().startswith(b"\x89PNG")

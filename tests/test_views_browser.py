@@ -2,13 +2,16 @@
 
 What a person sees and does: rows, paging, sorting, search, errors, theme, narrow widths, the keyboard.
 In CI (CI=true) a missing browser fails the run; elsewhere these tests skip without Chromium or node tools.
-Each view is screenshotted in light and dark into docs/screenshots/ (the README shows them).
+Each view is screenshotted in light and dark; with UPDATE_SCREENSHOTS=1 into docs/screenshots/ (the
+README shows those), else into a temporary directory, so a test run leaves the repository as it was.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +26,15 @@ pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"browser tests need: {', 
 if not MISSING:
     from playwright.sync_api import Browser, FrameLocator, Page, expect, sync_playwright
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+README_SCREENSHOTS = ROOT / "docs" / "screenshots"
 TIMEOUT_MS = 15_000  # every wait on the page is bounded by this
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        return README_SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +106,20 @@ def names_shown(view: FrameLocator) -> list[str]:
     ]
 
 
-def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.locator("iframe").screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled")
+def screenshot(page: Page, folder: Path, name: str) -> None:
+    """The view as a person sees it, whole: the window grows to the view's height first."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = page.locator("iframe")
+    height = frame.evaluate("el => Math.ceil(el.getBoundingClientRect().height)")
+    width = page.viewport_size["width"] if page.viewport_size else 760
+    page.set_viewport_size({"width": width, "height": height + 40})
+    # Two frames inside the view: the resize has been laid out and painted.
+    page.frame_locator("iframe").locator("html").evaluate(
+        "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    )
+    path = folder / f"{name}.png"
+    frame.screenshot(path=str(path), animations="disabled")
+    assert path.read_bytes().startswith(b"\x89PNG")
 
 
 # --- customers table (list_customers) ---------------------------------------------------------------
@@ -129,6 +150,10 @@ def test_next_page_shows_customers_11_to_20_with_the_same_filters(page: Page) ->
     second_page = structured(page, "list_customers", {**filters, "page": 2})
     assert names_shown(view) == [c["name"] for c in second_page["customers"]]
     assert view_calls(page) == [{"name": "list_customers", "arguments": {**filters, "page": 2}}]
+    told = page.evaluate("() => host.context")
+    assert len(told) == 1 and f"Customers 11-20 of {total}" in told[0], (
+        "the model is told what the view shows"
+    )
     view.get_by_role("button", name="Previous").click()
     expect(view.locator(".summary")).to_have_text(f"Customers 1-10 of {total} (page 1 of {last}).")
     assert names_shown(view) == [c["name"] for c in first_page["customers"]]
@@ -162,6 +187,26 @@ def test_sorting_by_name_reorders_through_the_tool(page: Page) -> None:
     assert [call["arguments"]["sorting"] for call in view_calls(page)] == [["name"], ["-name"]]
 
 
+@pytest.mark.parametrize(
+    ("arguments", "headings"),
+    [
+        ({"limit": 5, "fields": ["name", "country"]}, ["Name", "Country"]),
+        (
+            {"limit": 5, "response_format": "detailed"},
+            ["Name", "Email", "External ID", "Type", "Country", "Created"],
+        ),
+    ],
+    ids=["fields", "detailed"],
+)
+def test_table_shows_the_columns_the_call_asked_for(
+    page: Page, arguments: dict[str, Any], headings: list[str]
+) -> None:
+    view = show(page, "list_customers", arguments)
+    expect(view.locator("thead th")).to_have_text([re.compile(rf"^{heading}") for heading in headings])
+    countries = view.locator("tbody td.country").all_inner_texts()
+    assert len(countries) == 5 and all(len(country) == 2 for country in countries)
+
+
 def test_search_box_calls_the_tool_with_query(page: Page) -> None:
     view = show(page, "list_customers", {"limit": 10})
     view.get_by_role("searchbox", name="Search customers").fill("usr_42")
@@ -185,16 +230,16 @@ def test_a_tool_error_shows_its_message(page: Page) -> None:
     expect(alert).to_contain_text("fix the argument and call list_customers again")
 
 
-def test_table_follows_the_host_theme_and_its_changes(page: Page) -> None:
+def test_table_follows_the_host_theme_and_its_changes(page: Page, screenshots: Path) -> None:
     view = show(page, "list_customers", {"limit": 10}, theme="dark")
     expect(view.locator("html")).to_have_attribute("data-theme", "dark")
     expect(view.locator("body")).to_have_css("background-color", "rgb(38, 38, 36)")
     expect(view.locator("body")).to_have_css("color", "rgb(250, 249, 245)")
-    screenshot(page, "customers-table-dark")
+    screenshot(page, screenshots, "customers-table-dark")
     page.evaluate("() => host.setTheme('light')")
     expect(view.locator("html")).to_have_attribute("data-theme", "light")
     expect(view.locator("body")).to_have_css("background-color", "rgb(250, 249, 245)")
-    screenshot(page, "customers-table-light")
+    screenshot(page, screenshots, "customers-table-light")
 
 
 def test_table_fits_a_narrow_chat_column(page: Page) -> None:
@@ -232,3 +277,95 @@ def test_table_works_from_the_keyboard(page: Page) -> None:
         "page": 2,
         "sorting": ["name"],
     }
+
+
+# --- customer card (get_customer, and the table's click) ----------------------------------------------
+
+
+def a_customer_with_subscriptions(page: Page) -> dict[str, Any]:
+    """A demo customer with subscriptions and benefits (and meters if any has them), via the tools."""
+    found = []
+    for customer in structured(page, "list_customers", {"active": True, "limit": 30})["customers"]:
+        card = structured(page, "get_customer", {"id": customer["id"]})
+        if card["subscriptions"] and card["benefits"]:
+            if card["meters"]:
+                return card
+            found.append(card)
+    assert found, "the demo organization has no subscribed customer with benefits"
+    return found[0]
+
+
+def test_card_shows_who_subscriptions_benefits_and_meters(page: Page) -> None:
+    card = a_customer_with_subscriptions(page)
+    customer = card["customer"]
+    view = show(page, "get_customer", {"id": customer["id"]})
+    expect(view.get_by_role("heading", level=1)).to_have_text(customer["name"])
+    expect(view.get_by_role("note")).to_have_text(
+        "DEMO DATA: a made-up sample organization, not your customers."
+    )
+    expect(view.locator(".who .id")).to_have_text(f"ID {customer['id']}")
+    if customer.get("email"):
+        expect(view.locator(".who .facts")).to_contain_text(customer["email"])
+    subscriptions = view.locator("li.subscription")
+    expect(subscriptions).to_have_count(len(card["subscriptions"]))
+    for index, sub in enumerate(card["subscriptions"]):
+        item = subscriptions.nth(index)
+        expect(item.locator(".product")).to_have_text(sub["product_name"] or f"Product {sub['product_id']}")
+        expect(item.locator(".sub-price")).to_have_text(sub["price"] or "Price unknown")
+        expect(item.locator(".badge")).to_have_text(sub["status"])
+    expect(view.locator("li.benefit")).to_have_count(len(card["benefits"]))
+    for index, group in enumerate(card["benefits"]):
+        expect(view.locator("li.benefit .count").nth(index)).to_have_text(
+            f"\N{MULTIPLICATION SIGN} {group['count']}"
+        )
+    expect(view.locator("table.meters tbody tr")).to_have_count(len(card["meters"]))
+
+
+def test_clicking_a_row_opens_that_customers_card_and_back_returns(page: Page) -> None:
+    view = show(page, "list_customers", {"limit": 10})
+    expect(view.locator("tbody tr")).to_have_count(10)
+    customers = structured(page, "list_customers", {"limit": 10})["customers"]
+    chosen = customers[3]
+    view.locator("tbody tr").nth(3).locator("td.email").click()
+    expect(view.get_by_role("heading", level=1)).to_have_text(chosen["name"])
+    expect(view.locator(".who .id")).to_have_text(f"ID {chosen['id']}")
+    assert view_calls(page) == [{"name": "get_customer", "arguments": {"id": chosen["id"]}}]
+    view.get_by_role("button", name="Back to customers").click()
+    expect(view.locator("tbody tr")).to_have_count(10)
+    expect(view.locator(".summary")).to_have_text("Customers 1-10 of 320 (page 1 of 32).")
+
+
+def test_a_customer_opens_from_the_keyboard(page: Page) -> None:
+    view = show(page, "list_customers", {"limit": 5})
+    customers = structured(page, "list_customers", {"limit": 5})["customers"]
+    view.locator("tbody tr").nth(1).locator("button.open").focus()
+    page.keyboard.press("Enter")
+    expect(view.get_by_role("heading", level=1)).to_have_text(customers[1]["name"])
+    back = view.get_by_role("button", name="Back to customers")
+    expect(back).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(view.locator("tbody tr").nth(1).locator("button.open")).to_be_focused()
+
+
+def test_card_for_an_unknown_customer_shows_the_tools_message(page: Page) -> None:
+    missing = "3f1c6c1e-0000-4000-8000-000000000000"
+    view = show(page, "get_customer", {"id": missing})
+    result = page.evaluate("([t, a]) => host.call(t, a)", ["get_customer", {"id": missing}])
+    assert result["isError"]
+    message = result["content"][0]["text"]
+    expect(view.get_by_role("alert")).to_contain_text(message.splitlines()[0])
+
+
+def test_card_follows_the_host_theme_and_fits_a_narrow_column(page: Page, screenshots: Path) -> None:
+    card = a_customer_with_subscriptions(page)
+    view = show(page, "get_customer", {"id": card["customer"]["id"]}, theme="dark")
+    expect(view.locator("body")).to_have_css("background-color", "rgb(38, 38, 36)")
+    expect(view.get_by_role("heading", level=1)).to_be_visible()
+    screenshot(page, screenshots, "customer-card-dark")
+    page.evaluate("() => host.setTheme('light')")
+    expect(view.locator("body")).to_have_css("background-color", "rgb(250, 249, 245)")
+    screenshot(page, screenshots, "customer-card-light")
+    page.set_viewport_size({"width": 360, "height": 800})
+    expect(view.locator("li.subscription").first).to_be_visible()
+    overflow = view.locator("html").evaluate("el => el.scrollWidth - el.clientWidth")
+    assert overflow <= 0, "the card scrolls sideways at 360 px"

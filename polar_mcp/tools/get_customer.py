@@ -16,6 +16,7 @@ from polar_mcp.polar import not_found_error
 from polar_mcp.query import CustomerQuery
 from polar_mcp.render import cell, metadata_text
 from polar_mcp.toolkit import Tool, ToolContext, read_only
+from polar_mcp.views import CUSTOMER_CARD, tool_meta
 
 __all__ = ["NAME", "TOOL", "render_card"]
 
@@ -52,7 +53,13 @@ NO_PRODUCT_SCOPE_NOTE = "Product names need the products:read scope; product IDs
 def register(server: MCPServer, context: ToolContext) -> None:
     """Add `get_customer` to `server`."""
 
-    @server.tool(name=NAME, title=TITLE, description=DESCRIPTION, annotations=read_only(TITLE))
+    @server.tool(
+        name=NAME,
+        title=TITLE,
+        description=DESCRIPTION,
+        annotations=read_only(TITLE),
+        meta=tool_meta(CUSTOMER_CARD),
+    )
     async def get_customer(
         id: Annotated[
             UUID4 | None, Field(description="Polar customer ID.", json_schema_extra={"maxLength": 36})

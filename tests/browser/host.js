@@ -22,6 +22,7 @@ const THEMES = {
 };
 
 const calls = []; // the tools/call requests views made, in order
+const context = []; // the texts views put in the model's context (ui/update-model-context)
 let client;
 
 async function connect() {
@@ -62,12 +63,16 @@ async function show(tool, args, { theme = "light" } = {}) {
   const bridge = new AppBridge(
     null,
     { name: "polar-mcp test host", version: "1.0.0" },
-    { openLinks: {}, serverTools: {}, logging: {} },
+    { openLinks: {}, serverTools: {}, logging: {}, updateModelContext: { text: {} } },
     { hostContext: hostContext(theme) },
   );
   bridge.oncalltool = async (params) => {
     calls.push({ name: params.name, arguments: params.arguments ?? {} });
     return mcp.callTool(params);
+  };
+  bridge.onupdatemodelcontext = async (params) => {
+    context.push((params.content ?? []).map((block) => block.text).join("\n"));
+    return {};
   };
   bridge.onsizechange = ({ height }) => {
     if (height !== undefined) frame.style.height = `${Math.ceil(height)}px`;
@@ -102,4 +107,4 @@ async function call(tool, args) {
   return mcp.callTool({ name: tool, arguments: args });
 }
 
-window.host = { show, setTheme, call, calls };
+window.host = { show, setTheme, call, calls, context };

@@ -26,4 +26,10 @@ test("sorting starts newest first, goes ascending on a new column, then flips", 
 
 test("only columns some customer has are shown, in a fixed order", () => {
   assert.deepEqual(columnsOf([{ id: "1", email: "a@b.c", name: "A" }, { id: "2", country: "FR" }]), ["name", "email", "country"]);
+  assert.deepEqual(columnsOf([{ id: "1", billing_address: { country: "FR" } }]), ["country"]);
+});
+
+test("a call's fields pick the columns, and the name stays to open the card", () => {
+  const customer = { id: "1", name: "A", email: "a@b.c", country: "FR", created_at: "2024-01-01" };
+  assert.deepEqual(columnsOf([customer], ["country", "email", "id"]), ["name", "email", "country"]);
 });

@@ -1,11 +1,14 @@
 // Customers table for list_customers: sort by a column, page, search, open a customer.
 import { startView } from "../shared/app.js";
 import { emptyState, errorState, h, loadingState, notice, show } from "../shared/dom.js";
+import { renderCard } from "../customer-card/card.js";
 import { columnsOf, nextSorting, pageSummary, sortState } from "./table.js";
 
 const TOOL = "list_customers";
+const CARD_TOOL = "get_customer";
 const root = document.getElementById("root");
-const state = { args: {}, data: null, error: null, busy: false };
+// `opened`: the customer whose card is showing instead of the table ({id, name, data, error}).
+const state = { args: {}, data: null, error: null, busy: false, opened: null };
 
 const view = startView("polar-mcp customers table", {
   input(args) {
@@ -32,7 +35,36 @@ async function reload(changes) {
   render();
 }
 
+// Open a customer's card through get_customer; Back returns to the same page of the table.
+async function openCustomer(customer) {
+  state.opened = { id: customer.id, name: customer.name };
+  render();
+  const outcome = await view.call(CARD_TOOL, { id: customer.id });
+  if (state.opened?.id !== customer.id) return; // the person went back meanwhile
+  state.opened = { ...state.opened, ...outcome };
+  render();
+}
+
+function closeCustomer() {
+  const id = state.opened?.id;
+  state.opened = null;
+  render();
+  root.querySelector(`tr[data-id="${CSS.escape(id ?? "")}"] button.open`)?.focus();
+}
+
+function renderOpened() {
+  const opened = state.opened;
+  const back = h("button", { type: "button", class: "back", onclick: closeCustomer }, "← Back to customers");
+  let body;
+  if (opened.error) body = errorState(opened.error);
+  else if (opened.data) body = renderCard(opened.data);
+  else body = loadingState();
+  show(root, back, body);
+  if (opened.data || opened.error) back.focus();
+}
+
 function render() {
+  if (state.opened) return renderOpened();
   if (!state.data && !state.error) return show(root, loadingState());
   const data = state.data;
   const parts = [notice(data), searchForm()];
@@ -80,7 +112,7 @@ const HEADINGS = {
 };
 
 function table(data) {
-  const columns = columnsOf(data.customers);
+  const columns = columnsOf(data.customers, state.args.fields);
   const sorted = sortState(state.args.sorting);
   const head = columns.map((column) => {
     const direction = sorted.key === column ? sorted.direction : null;
@@ -103,7 +135,7 @@ function table(data) {
   const rows = data.customers.map((customer) =>
     h(
       "tr",
-      { "data-id": customer.id },
+      { "data-id": customer.id, class: "openable", onclick: () => openCustomer(customer) },
       columns.map((column) => cell(customer, column)),
     ),
   );
@@ -115,12 +147,19 @@ function table(data) {
 }
 
 function cell(customer, column) {
-  const value = customer[column];
+  // Detailed records keep the country in the billing address.
+  const value = column === "country" ? (customer.country ?? customer.billing_address?.country) : customer[column];
   if (column === "name") {
     const meta = customer.metadata && Object.keys(customer.metadata).length
       ? h("div", { class: "meta" }, Object.entries(customer.metadata).map(([k, v]) => `${k}=${v}`).join(", "))
       : null;
-    return h("td", { class: "name col-name" }, value ?? h("span", { class: "muted" }, "—"), meta);
+    // A real button, so the keyboard reaches every customer; the row's click does the same.
+    const open = h(
+      "button",
+      { type: "button", class: "open", title: "Open this customer", onclick: (event) => { event.stopPropagation(); openCustomer(customer); } },
+      value ?? "(no name)",
+    );
+    return h("td", { class: "name col-name" }, open, meta);
   }
   return h("td", { class: `${column} col-${column}` }, value ?? "");
 }

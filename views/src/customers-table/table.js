@@ -3,9 +3,14 @@
 const ORDER = ["name", "email", "external_id", "type", "country", "created_at"];
 export const SORTABLE = ["name", "email", "created_at"];
 
-// The columns to show: those any customer on the page has (a `fields` argument may trim them).
-export function columnsOf(customers) {
-  return ORDER.filter((column) => customers.some((customer) => column in customer));
+// The columns to show: those the call's `fields` asked for (name always, the card opens from it), else
+// those any customer on the page has.
+export function columnsOf(customers, fields) {
+  if (Array.isArray(fields) && fields.length) {
+    return ORDER.filter((column) => column === "name" || fields.includes(column));
+  }
+  const has = (customer, column) => column in customer || (column === "country" && customer.billing_address);
+  return ORDER.filter((column) => customers.some((customer) => has(customer, column)));
 }
 
 // The summary line, worded as the text the model reads.

@@ -39,6 +39,15 @@ export function readResult(result) {
   return { data: result.structuredContent };
 }
 
+// What the person now sees, in the words the model reads for that call, so the next turn knows it.
+function tellModel(app, tool, args, result) {
+  if (!app.getHostCapabilities()?.updateModelContext?.text) return;
+  const text = resultText(result);
+  if (!text) return;
+  const intro = `The person used the ${tool} view in the chat; it now shows ${tool} ${JSON.stringify(args)}:`;
+  app.updateModelContext({ content: [{ type: "text", text: `${intro}\n${text}` }] }).catch(() => {});
+}
+
 // Start the view: `handlers.input(arguments)` and `handlers.result({data}|{error})` as the host sends them.
 export function startView(name, handlers) {
   const app = new App({ name, version: "1.0.0" }, {}, { autoResize: true });
@@ -52,11 +61,14 @@ export function startView(name, handlers) {
   return {
     // Call a server tool through the host; resolves to {data} or {error}, never throws.
     async call(tool, args) {
+      let result;
       try {
-        return readResult(await app.callServerTool({ name: tool, arguments: args }));
+        result = await app.callServerTool({ name: tool, arguments: args });
       } catch (error) {
         return { error: error?.message || String(error) };
       }
+      tellModel(app, tool, args, result);
+      return readResult(result);
     },
   };
 }
