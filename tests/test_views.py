@@ -16,12 +16,16 @@ from mcp.client.extension import ClientExtension
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
 from polar_mcp.server import PolarMCPServer
-from polar_mcp.views import CUSTOMER_CARD, CUSTOMERS_TABLE, VIEWS, View, sources_hash
+from polar_mcp.views import CUSTOMER_CARD, CUSTOMERS_TABLE, QUERY_CHART, VIEWS, View, sources_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "scripts" / "build-views"
 MAX_BYTES = 700_000
-TOOL_VIEWS = {"list_customers": CUSTOMERS_TABLE, "get_customer": CUSTOMER_CARD}
+TOOL_VIEWS = {
+    "list_customers": CUSTOMERS_TABLE,
+    "get_customer": CUSTOMER_CARD,
+    "query_customers": QUERY_CHART,
+}
 
 
 class AppsClient(ClientExtension):

@@ -369,3 +369,89 @@ def test_card_follows_the_host_theme_and_fits_a_narrow_column(page: Page, screen
     expect(view.locator("li.subscription").first).to_be_visible()
     overflow = view.locator("html").evaluate("el => el.scrollWidth - el.clientWidth")
     assert overflow <= 0, "the card scrolls sideways at 360 px"
+
+
+# --- query chart (query_customers) ---------------------------------------------------------------------
+
+PER_COUNTRY = "SELECT country, COUNT(*) AS customers FROM customers GROUP BY country ORDER BY customers DESC"
+PER_MONTH = (
+    "SELECT substr(created_at, 1, 7) AS month, COUNT(*) AS n FROM customers GROUP BY month ORDER BY n DESC"
+)
+
+
+def bar_geometry(view: FrameLocator) -> list[dict[str, Any]]:
+    bars: list[dict[str, Any]] = view.locator("svg.chart rect").evaluate_all(
+        "rects => rects.map(r => ({label: r.dataset.label, value: Number(r.dataset.value),"
+        " height: r.getBoundingClientRect().height, bottom: r.getBoundingClientRect().bottom}))"
+    )
+    return bars
+
+
+def test_a_per_country_query_draws_one_bar_per_country_with_the_right_heights(page: Page) -> None:
+    view = show(page, "query_customers", {"sql": PER_COUNTRY})
+    answer = structured(page, "query_customers", {"sql": PER_COUNTRY})
+    expect(view.locator("svg.chart rect")).to_have_count(len(answer["rows"]))
+    bars = bar_geometry(view)
+    assert [(bar["label"], bar["value"]) for bar in bars] == [
+        (row[0] or "(none)", row[1]) for row in answer["rows"]
+    ]
+    tallest = max(bars, key=lambda bar: bar["value"])
+    for bar in bars:
+        assert bar["height"] == pytest.approx(tallest["height"] * bar["value"] / tallest["value"], abs=0.6)
+        assert bar["bottom"] == pytest.approx(tallest["bottom"], abs=0.6), "bars stand on one baseline"
+    expect(view.locator("table tbody tr")).to_have_count(len(answer["rows"]))
+    expect(view.get_by_role("note")).to_have_text(
+        "DEMO DATA: a made-up sample organization, not your customers."
+    )
+
+
+def test_a_per_month_query_stands_on_a_time_axis(page: Page) -> None:
+    view = show(page, "query_customers", {"sql": PER_MONTH})
+    answer = structured(page, "query_customers", {"sql": PER_MONTH})
+    expect(view.locator("svg.chart")).to_have_attribute("aria-label", re.compile("in time order"))
+    labels = [bar["label"] for bar in bar_geometry(view)]
+    assert labels == sorted(row[0] for row in answer["rows"]), "months left to right in time order"
+
+
+def test_an_answer_that_is_not_one_label_and_one_number_is_a_plain_table(page: Page) -> None:
+    sql = "SELECT name, email, country FROM customers ORDER BY name LIMIT 5"
+    view = show(page, "query_customers", {"sql": sql})
+    expect(view.locator("table tbody tr")).to_have_count(5)
+    expect(view.locator("svg.chart")).to_have_count(0)
+    expect(view.locator("thead th")).to_have_text(["name", "email", "country"])
+
+
+def test_a_query_error_shows_its_message(page: Page) -> None:
+    view = show(page, "query_customers", {"sql": "DELETE FROM customers"})
+    result = page.evaluate(
+        "([t, a]) => host.call(t, a)", ["query_customers", {"sql": "DELETE FROM customers"}]
+    )
+    assert result["isError"]
+    expect(view.get_by_role("alert")).to_contain_text(result["content"][0]["text"].splitlines()[0])
+
+
+def test_an_empty_answer_says_so(page: Page) -> None:
+    view = show(
+        page, "query_customers", {"sql": "SELECT country, COUNT(*) FROM customers WHERE 0 GROUP BY 1"}
+    )
+    expect(view.get_by_role("status")).to_have_text("The query returned no rows.")
+
+
+def test_chart_follows_the_host_theme_and_works_narrow_and_from_the_keyboard(
+    page: Page, screenshots: Path
+) -> None:
+    view = show(page, "query_customers", {"sql": PER_COUNTRY}, theme="dark")
+    expect(view.locator("body")).to_have_css("background-color", "rgb(38, 38, 36)")
+    expect(view.locator("svg.chart rect").first).to_be_visible()
+    screenshot(page, screenshots, "query-chart-dark")
+    page.evaluate("() => host.setTheme('light')")
+    expect(view.locator("body")).to_have_css("background-color", "rgb(250, 249, 245)")
+    screenshot(page, screenshots, "query-chart-light")
+    first = view.locator("svg.chart g.bar").first
+    first.focus()
+    expect(first).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(view.locator("svg.chart g.bar").nth(1)).to_be_focused()
+    page.set_viewport_size({"width": 360, "height": 800})
+    overflow = view.locator("html").evaluate("el => el.scrollWidth - el.clientWidth")
+    assert overflow <= 0, "the chart view scrolls sideways at 360 px (the chart itself may scroll in its box)"

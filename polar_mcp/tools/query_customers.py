@@ -17,6 +17,7 @@ from polar_mcp.snapshot import Snapshot, SnapshotStore
 from polar_mcp.sql import MAX_ROWS, MAX_SQL_CHARS, QueryResult
 from polar_mcp.text import clean
 from polar_mcp.toolkit import Tool, ToolContext, read_only
+from polar_mcp.views import QUERY_CHART, tool_meta
 
 __all__ = ["NAME", "TOOL", "QueryAnswer", "SnapshotInfo", "render_answer"]
 
@@ -71,7 +72,13 @@ def register(server: MCPServer, context: ToolContext) -> None:
     """Add `query_customers` to `server`, with the snapshots it keeps."""
     store = SnapshotStore(context.settings, context.polar)
 
-    @server.tool(name=NAME, title=TITLE, description=DESCRIPTION, annotations=read_only(TITLE))
+    @server.tool(
+        name=NAME,
+        title=TITLE,
+        description=DESCRIPTION,
+        annotations=read_only(TITLE),
+        meta=tool_meta(QUERY_CHART),
+    )
     async def query_customers(
         sql: Annotated[
             str,

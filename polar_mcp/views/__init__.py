@@ -66,7 +66,7 @@ QUERY_CHART = View(
     "Customer query",
     "A query answer as a bar chart when it has one label and one number column, with the table under it.",
 )
-VIEWS: tuple[View, ...] = (CUSTOMERS_TABLE, CUSTOMER_CARD)
+VIEWS: tuple[View, ...] = (CUSTOMERS_TABLE, CUSTOMER_CARD, QUERY_CHART)
 
 
 def tool_meta(view: View) -> dict[str, Any]:
