@@ -185,4 +185,6 @@ def build_server(
     for registered in server._tool_manager.list_tools():
         registered.parameters = lean_arguments(registered.parameters)
         registered.fn_metadata.output_schema = lean_schema(registered.fn_metadata.output_schema)
+        if registered.annotations is not None and registered.annotations.title == registered.title:
+            registered.annotations.title = None  # the tool's own title says it once
     return server

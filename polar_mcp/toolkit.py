@@ -74,16 +74,17 @@ def read_only(title: str) -> ToolAnnotations:
 
 
 def lean_schema(schema: Any) -> Any:
-    """`schema` without the titles pydantic derives from names ("Organization Id"): every tool list
-    repeats them, and they tell a model nothing the property name does not."""
+    """`schema` without the titles pydantic derives from names ("Organization Id") and without
+    `additionalProperties: true`, the default: every tool list repeats them, and they tell a model
+    nothing the property name and type do not."""
     if isinstance(schema, list):
         return [lean_schema(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
     lean: dict[str, Any] = {}
     for key, value in schema.items():
-        if key == "title" and isinstance(value, str):
-            continue
+        if (key == "title" and isinstance(value, str)) or (key == "additionalProperties" and value is True):
+            continue  # a derived title, or JSON Schema's default
         if key in ("properties", "patternProperties", "$defs"):
             lean[key] = {name: lean_schema(sub) for name, sub in value.items()}
         else:

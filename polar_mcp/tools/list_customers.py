@@ -53,8 +53,7 @@ DESCRIPTION = """List and search the customers of the Polar organization, one pa
 
 Use limit=100 to read many; a partial page ends with the next call. Rows are tab-separated, columns \
 in the order of fields' values: by default all but id, which ends a row only when email and \
-external_id are empty. type blank = individual; created_at is a UTC date; metadata is k=v,... \
-response_format=detailed gives every field as JSON."""
+external_id are empty. type blank = individual; created_at is a UTC date; metadata is k=v,..."""
 
 ARGUMENT_HINTS: dict[str, str] = {
     "organization_id": (
@@ -130,10 +129,7 @@ def register(server: MCPServer, context: ToolContext) -> None:
         ] = None,
         metadata: Annotated[
             MetadataFilter | None,
-            Field(
-                description='e.g. {"plan": "pro"}; a list means any ({"plan": ["pro", "team"]}); '
-                "every key must match."
-            ),
+            Field(description='e.g. {"plan": ["pro", "team"]}: any listed value; every key must match.'),
         ] = None,
         sorting: Annotated[
             Annotated[list[SortKey], Field(max_length=MAX_SORT_KEYS)] | None,
@@ -146,7 +142,7 @@ def register(server: MCPServer, context: ToolContext) -> None:
             Field(min_length=1, max_length=len(CONCISE_COLUMNS), description="Columns of concise rows."),
         ] = None,
         response_format: Annotated[
-            ResponseFormat, Field(description="concise rows or detailed JSON.")
+            ResponseFormat, Field(description="detailed: every field, as JSON.")
         ] = "concise",
     ) -> Annotated[CallToolResult, CustomerPage]:
         """List and search Polar customers."""
