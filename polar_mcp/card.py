@@ -56,12 +56,10 @@ def _absent_when_unset(schema: dict[str, Any]) -> None:
     schema["type"] = "string"
 
 
+# The keys of each item are listed in the README; here only what a reader of the values must know.
 CARD_SCHEMA_DESCRIPTION = (
-    "customer {id, name, email, external_id, type, country, created_at, metadata}; subscriptions [{id, "
-    "product_id, product_name, status, amount (minor units), currency, recurring_interval, price, "
-    "current_period_end, cancel_at_period_end, ends_at, trial_end, meters}]; benefits [{type, count, "
-    "first_granted_at, last_granted_at, items}]; meters [{meter_id, consumed_units, credited_units, "
-    "balance}]; notes; notice. Dates are UTC days."
+    "The card's facts: customer, subscriptions (amount in minor units, price as text), benefits by type, "
+    "meters, notes. Dates are UTC days."
 )
 
 
