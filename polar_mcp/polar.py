@@ -69,6 +69,7 @@ RETRY_BUDGET = 10.0  # seconds of sleeping allowed across all retries of one cal
 # A whole call, attempts and waits included, ends within this unless POLAR_TIMEOUT alone is longer:
 # MCP clients commonly give up on a request after 60 s.
 CALL_BUDGET_CAP = 55.0
+EXPORT_TIME_FACTOR = 4.0  # the export has 4 x POLAR_TIMEOUT (2 minutes by default) for its whole body
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 4.0
 MAX_RETRY_AFTER = 3600.0  # a longer or non-finite Retry-After is read as this
@@ -101,12 +102,15 @@ class Endpoint:
     path: str
     scope: str = "customers:read"
     not_found: str | None = None
+    time_factor: float = 1.0
+    """An attempt here may take this many times `POLAR_TIMEOUT`, for a body far larger than a page."""
 
 
 # The trailing slashes matter: without them Polar answers 307.
 CUSTOMERS = Endpoint("/v1/customers/")
 PRODUCTS = Endpoint("/v1/products/", scope="products:read")
-EXPORT = Endpoint("/v1/customers/export")
+# Every customer in one streamed body: a large organization's export takes far longer than a page.
+EXPORT = Endpoint("/v1/customers/export", time_factor=EXPORT_TIME_FACTOR)
 
 
 def customer_state_endpoint(*, customer_id: str | None = None, external_id: str | None = None) -> Endpoint:
@@ -258,11 +262,13 @@ def error_for_transport(exc: httpx.HTTPError, settings: Settings, attempts: int)
     )
 
 
-def timed_out(settings: Settings, attempts: int) -> PolarUnreachable:
-    """The error for an attempt (or the last of several) that ran out of time."""
+def timed_out(settings: Settings, attempts: int, seconds: float | None = None) -> PolarUnreachable:
+    """The error for an attempt (or the last of several) that ran out of time (`seconds`, by default
+    `POLAR_TIMEOUT`)."""
     tries = f" ({attempts} attempts)" if attempts > 1 else ""
+    limit = settings.timeout if seconds is None else seconds
     return PolarUnreachable(
-        f"{settings.environment_label} did not answer within {settings.timeout:g} seconds{tries}. "
+        f"{settings.environment_label} did not answer within {limit:g} seconds{tries}. "
         "Try again shortly; on a slow link raise POLAR_TIMEOUT."
     )
 
@@ -571,7 +577,8 @@ class PolarClient:
             params=httpx.QueryParams(tuple(params)),
             headers={"Authorization": f"Bearer {token}"},
         )
-        budget_ends = anyio.current_time() + self.call_budget
+        attempt_time = self.settings.timeout * endpoint.time_factor
+        budget_ends = anyio.current_time() + max(self.call_budget, attempt_time)
         slept = 0.0
         attempt = 0
         while True:
@@ -579,9 +586,7 @@ class PolarClient:
             failure: PolarError | None = None
             retry_after: float | None = None
             delivered = False
-            with anyio.CancelScope(
-                deadline=min(anyio.current_time() + self.settings.timeout, budget_ends)
-            ) as scope:
+            with anyio.CancelScope(deadline=min(anyio.current_time() + attempt_time, budget_ends)) as scope:
                 try:
                     response = await client.send(request, stream=True)
                 except httpx.HTTPError as exc:
@@ -607,7 +612,7 @@ class PolarClient:
                             await response.aclose()
             if scope.cancelled_caught:
                 logger.warning("Polar attempt %d ran out of time", attempt)
-                failure = timed_out(self.settings, attempt)
+                failure = timed_out(self.settings, attempt, attempt_time)
                 if delivered:
                     raise failure
             if delivered:

@@ -13,6 +13,7 @@ from mcp import Client
 from polar_mcp import errors
 from polar_mcp.config import Settings
 from polar_mcp.polar import CUSTOMERS as CUSTOMERS_ENDPOINT
+from polar_mcp.polar import EXPORT as EXPORT_ENDPOINT
 from polar_mcp.polar import MAX_JSON_DEPTH, PolarClient
 from polar_mcp.query import CustomerQuery
 from polar_mcp.server import build_server
@@ -124,6 +125,31 @@ async def test_the_deadline_covers_a_body_the_caller_streams() -> None:
         await client.aclose()
     assert 0 < len(b"".join(read)) < 2000
     assert len(upstream.exchanges) == 1  # a body half delivered is never asked for again
+
+
+async def read_stream(client: PolarClient, endpoint: Any, read: list[bytes]) -> None:
+    async with client.stream(endpoint, []) as response:
+        async for chunk in response.aiter_bytes():
+            read.append(chunk)
+
+
+async def test_the_export_streams_for_longer_than_a_page_and_still_ends() -> None:
+    # The export is every customer in one body: its attempt has EXPORT_TIME_FACTOR times the timeout.
+    received: dict[str, int] = {}
+    messages: dict[str, str] = {}
+    for name, endpoint in (("page", CUSTOMERS_ENDPOINT), ("export", EXPORT_ENDPOINT)):
+        async with HostileUpstream(drip_body(0.05)) as upstream:
+            client = client_for(upstream, timeout=0.3)
+            read: list[bytes] = []
+
+            with anyio.fail_after(10), pytest.raises(errors.PolarUnreachable) as caught:
+                await read_stream(client, endpoint, read)
+            await client.aclose()
+        received[name] = len(b"".join(read))
+        messages[name] = str(caught.value)
+    assert "within 0.3 seconds" in messages["page"]
+    assert "within 1.2 seconds" in messages["export"]
+    assert received["export"] > 2 * received["page"] > 0
 
 
 @pytest.mark.parametrize("declare", [True, False], ids=["declared", "chunked"])
