@@ -1,21 +1,17 @@
-"""The Polar API client: one request path for every endpoint, retries in a time budget, one error map."""
+"""The Polar API client: one request path for every endpoint, with deadlines, retries and bounded reads."""
 
 from __future__ import annotations
 
 import http.cookiejar
 import json
 import logging
-import math
 import random
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from itertools import chain, compress
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import anyio
 import httpx
@@ -23,65 +19,41 @@ import pydantic_core
 
 from polar_mcp import __version__
 from polar_mcp.config import TOKEN_HELP, Settings
+from polar_mcp.endpoints import CUSTOMERS, EXPORT, PRODUCTS, Endpoint, customer_state_endpoint
 from polar_mcp.errors import (
-    AuthError,
     ConfigError,
-    InvalidRequest,
     InvalidResponse,
-    NotFound,
     PolarError,
-    PolarUnreachable,
-    RateLimited,
-    ScopeError,
     SnapshotTooLarge,
-    UpstreamError,
 )
 from polar_mcp.export import ExportedCustomer, ExportParser, ExportStats, NotCsv
+from polar_mcp.failures import (
+    DETAIL_LIMIT,
+    MAX_ATTEMPTS,
+    MAX_CONNECTIONS,
+    RETRY_BUDGET,
+    call_budget,
+    error_for_response,
+    error_for_transport,
+    parse_retry_after,
+    pool_wait,
+    retry_delay,
+    should_retry,
+    timed_out,
+)
 from polar_mcp.models import ApiCustomerPage, ApiProductPage, parse_customer_state, parse_page, parse_products
 from polar_mcp.query import CustomerQuery
 from polar_mcp.text import clean_value, json_needs_cleaning, relay
 
-__all__ = [
-    "CALL_BUDGET_CAP",
-    "CUSTOMERS",
-    "EXPORT",
-    "MAX_ATTEMPTS",
-    "MAX_BODY_BYTES",
-    "MAX_JSON_DEPTH",
-    "PRODUCTS",
-    "RETRY_BUDGET",
-    "Endpoint",
-    "PolarClient",
-    "call_budget",
-    "customer_state_endpoint",
-    "error_for_response",
-    "error_for_transport",
-    "not_found_error",
-    "parse_retry_after",
-    "retry_delay",
-    "should_retry",
-]
+__all__ = ["MAX_BODY_BYTES", "MAX_JSON_DEPTH", "PRODUCT_NAME_TTL", "PolarClient"]
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3
-RETRY_BUDGET = 10.0  # seconds of sleeping allowed across all retries of one call
-# A whole call, attempts and waits included, ends within this unless POLAR_TIMEOUT alone is longer:
-# MCP clients commonly give up on a request after 60 s.
-CALL_BUDGET_CAP = 55.0
-EXPORT_TIME_FACTOR = 4.0  # the export has 4 x POLAR_TIMEOUT (2 minutes by default) for its whole body
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 4.0
-MAX_RETRY_AFTER = 3600.0  # a longer or non-finite Retry-After is read as this
 MAX_PRODUCT_IDS = 100  # one page of the product list
 # A JSON answer is read whole; 100 detailed customers with full metadata are well under 1 MiB.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_ERROR_BODY_BYTES = 64 * 1024  # of a failed answer, only enough for Polar's 422 details
 MAX_JSON_DEPTH = 64  # Polar's objects nest a handful of levels
-REASON_LIMIT = 60  # characters of an upstream reason phrase relayed
-DETAIL_LIMIT = 500  # characters of Polar's 422 details relayed
-MAX_CONNECTIONS = 100  # requests to Polar under way at once, across all calls of this process
-POOL_WAIT = 5.0  # seconds a request waits for a free connection before the call gives up
 PRODUCT_NAME_TTL = 300.0  # seconds a product name is reused before it is asked for again
 MAX_CACHED_PRODUCTS = 2000
 EXPORT_BATCH = 2_000  # customers handed to an export's sink at a time
@@ -89,217 +61,6 @@ EXPORT_BATCH = 2_000  # customers handed to an export's sink at a time
 Sleep = Callable[[float], Awaitable[None]]
 ExportSink = Callable[[list[ExportedCustomer]], Awaitable[None]]
 _Parsed = TypeVar("_Parsed")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One Polar operation as the error map needs to know it.
-
-    `not_found` is what a 404 means here: for a lookup, that no such resource exists (the message to
-    give); for a collection (`None`), that the base URL or the API version is wrong.
-    """
-
-    path: str
-    scope: str = "customers:read"
-    not_found: str | None = None
-    time_factor: float = 1.0
-    """An attempt here may take this many times `POLAR_TIMEOUT`, for a body far larger than a page."""
-
-
-# The trailing slashes matter: without them Polar answers 307.
-CUSTOMERS = Endpoint("/v1/customers/")
-PRODUCTS = Endpoint("/v1/products/", scope="products:read")
-# Every customer in one streamed body: a large organization's export takes far longer than a page.
-EXPORT = Endpoint("/v1/customers/export", time_factor=EXPORT_TIME_FACTOR)
-
-
-def customer_state_endpoint(*, customer_id: str | None = None, external_id: str | None = None) -> Endpoint:
-    """`/v1/customers/{id}/state` or `/v1/customers/external/{external_id}/state`, the ID percent-encoded."""
-    if customer_id is not None:
-        return Endpoint(
-            f"/v1/customers/{quote(customer_id, safe='')}/state",
-            not_found=f"no customer has ID {customer_id}",
-        )
-    if external_id is None:
-        raise ValueError("give customer_id or external_id")
-    # The seller's own ID may hold '/', '?', '#', spaces and non-ASCII: all of it goes in one segment.
-    return Endpoint(
-        f"/v1/customers/external/{quote(external_id, safe='')}/state",
-        not_found=f"no customer has external ID {external_id!r}",
-    )
-
-
-def call_budget(
-    timeout: float, max_attempts: int = MAX_ATTEMPTS, retry_budget: float = RETRY_BUDGET
-) -> float:
-    """Seconds one call may take in all, every attempt and wait included: each attempt has `timeout`
-    (connect, headers and body), but the sum is capped at `CALL_BUDGET_CAP` unless `timeout` is longer."""
-    return max(timeout, min(max_attempts * timeout + retry_budget, CALL_BUDGET_CAP))
-
-
-def should_retry(status_code: int) -> bool:
-    """GET is idempotent, so rate limits and server-side faults are worth another attempt."""
-    return status_code == 429 or status_code >= 500
-
-
-def retry_delay(attempt: int, retry_after: float | None, jitter: float) -> float:
-    """Seconds to wait before attempt `attempt + 1`: Polar's `Retry-After` if given, else backoff.
-
-    `jitter` is a number in [0, 1) so that many clients do not retry in lockstep.
-    """
-    if retry_after is not None:
-        return max(0.0, retry_after)
-    backoff: float = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (attempt - 1))
-    return backoff * (0.5 + jitter / 2)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Read `Retry-After` as seconds or an HTTP date; `None` when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, OverflowError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if math.isnan(seconds):
-        return None
-    return min(MAX_RETRY_AFTER, max(0.0, seconds))
-
-
-def error_for_response(
-    response: httpx.Response,
-    settings: Settings,
-    attempts: int = 1,
-    endpoint: Endpoint = CUSTOMERS,
-    body: bytes | None = None,
-) -> PolarError:
-    """Map a non-2xx response to the error that tells the assistant what to do. `body` is what was read
-    of it (bounded); without it the response's own content is used."""
-    status = response.status_code
-    where = settings.environment_label
-    reason = relay(response.reason_phrase, settings.access_token, REASON_LIMIT)
-    if status == 401:
-        other = "sandbox" if settings.environment == "production" else "production"
-        return AuthError(
-            f"{where} rejected the access token (401). It may be expired or revoked, or belong to the other "
-            f"environment: sandbox tokens only work in sandbox and production tokens only in production. "
-            f"If this is a {other} token, set POLAR_SERVER={other}; otherwise set a new POLAR_ACCESS_TOKEN. "
-            "Then restart the MCP server.",
-            status_code=status,
-        )
-    if status == 403:
-        help_text = TOKEN_HELP if endpoint.scope == "customers:read" else ""
-        return ScopeError(
-            f"{where} accepted the access token but it lacks the {endpoint.scope} scope (403). "
-            f"{help_text + ' ' if help_text else ''}Put a token with that scope in POLAR_ACCESS_TOKEN and "
-            "restart the MCP server.",
-            status_code=status,
-        )
-    if status == 404:
-        if endpoint.not_found is not None:
-            return not_found_error(settings, endpoint.not_found, status_code=status)
-        version = settings.api_version or "unset"
-        return NotFound(
-            f"{where} answered 404 Not Found for {endpoint.path}. Check POLAR_SERVER_URL (it should be "
-            f"the API root, e.g. https://api.polar.sh) and POLAR_API_VERSION (now {version}; "
-            "known values are 2026-04 and 2026-10).",
-            status_code=status,
-        )
-    if status == 422:
-        details = _validation_details(response, body, settings.access_token)
-        return InvalidRequest(
-            f"Polar rejected the request (422): {details}. Fix these arguments and call the tool again.",
-            status_code=status,
-        )
-    if status == 429:
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        wait = f"in {retry_after:.0f} seconds" if retry_after is not None else "in about a minute"
-        return RateLimited(
-            f"{where} is rate limiting this organization (429; the limit is shared by all its tokens). "
-            f"Retry {wait}, and prefer fewer, larger requests (list_customers limit up to 100).",
-            retry_after=retry_after,
-        )
-    tries = f" after {attempts} attempts" if attempts > 1 else ""
-    if status >= 500:
-        return UpstreamError(
-            f"{where} failed with {status} {reason}{tries}. This is on Polar's side; try again in a minute.",
-            status_code=status,
-        )
-    return UpstreamError(
-        f"{where} answered with unexpected status {status} {reason}. "
-        "Check POLAR_SERVER_URL; if it is right, report this to the polar-mcp maintainers.",
-        status_code=status,
-    )
-
-
-def not_found_error(settings: Settings, what: str, *, status_code: int | None = None) -> NotFound:
-    """A lookup that found nothing: say what was looked for, where, and how to search instead."""
-    return NotFound(
-        f"In {settings.environment_label}, {what}. list_customers with query finds customers by part of "
-        "their name, email or external ID.",
-        status_code=status_code,
-    )
-
-
-def error_for_transport(exc: httpx.HTTPError, settings: Settings, attempts: int) -> PolarError:
-    """Map an httpx failure (no response at all) to `PolarUnreachable`, without echoing its text."""
-    where = settings.environment_label
-    tries = f" ({attempts} attempts)" if attempts > 1 else ""
-    if isinstance(exc, httpx.PoolTimeout):
-        return PolarUnreachable(
-            f"polar-mcp already has {MAX_CONNECTIONS} requests to Polar under way, the most it runs at once, "
-            f"and none finished within {_pool_wait(settings):g} seconds. Try again in a few seconds."
-        )
-    if isinstance(exc, httpx.TimeoutException):
-        return timed_out(settings, attempts)
-    return PolarUnreachable(
-        f"Could not connect to {where}{tries}: {type(exc).__name__}. "
-        "Check the network connection and POLAR_SERVER_URL, then try again."
-    )
-
-
-def timed_out(settings: Settings, attempts: int, seconds: float | None = None) -> PolarUnreachable:
-    """The error for an attempt (or the last of several) that ran out of time (`seconds`, by default
-    `POLAR_TIMEOUT`)."""
-    tries = f" ({attempts} attempts)" if attempts > 1 else ""
-    limit = settings.timeout if seconds is None else seconds
-    return PolarUnreachable(
-        f"{settings.environment_label} did not answer within {limit:g} seconds{tries}. "
-        "Try again shortly; on a slow link raise POLAR_TIMEOUT."
-    )
-
-
-def _pool_wait(settings: Settings) -> float:
-    # Shorter than the attempt's deadline, so that a full pool is told apart from a slow Polar.
-    return min(POOL_WAIT, settings.timeout / 2)
-
-
-def _validation_details(response: httpx.Response, body: bytes | None, token: str | None) -> str:
-    """Polar's own words for each rejected parameter, cleaned, redacted and bounded."""
-    try:
-        payload = json.loads(response.content if body is None else body)
-        detail = payload.get("detail")
-    except (ValueError, AttributeError, RecursionError, httpx.ResponseNotRead):
-        return "no details given"
-    if not detail:
-        return "no details given"
-    text = str(detail)[: DETAIL_LIMIT * 2]
-    if isinstance(detail, list):
-        parts = []
-        for item in detail[:20]:
-            if not isinstance(item, dict):
-                continue
-            loc = item.get("loc")
-            where = loc if isinstance(loc, list) else [] if loc is None else [loc]
-            names = [str(part)[:100] for part in where[:10] if part != "query"]
-            parts.append(f"{'.'.join(names) or 'request'}: {str(item.get('msg', 'invalid'))[:DETAIL_LIMIT]}")
-        if parts:
-            text = "; ".join(parts)
-    return relay(text, token, DETAIL_LIMIT)
 
 
 class _NoCookies(http.cookiejar.CookiePolicy):
@@ -386,7 +147,7 @@ class PolarClient:
             self._http = httpx.AsyncClient(
                 base_url=self.settings.server_url,
                 headers=headers,
-                timeout=httpx.Timeout(self.settings.timeout, pool=_pool_wait(self.settings)),
+                timeout=httpx.Timeout(self.settings.timeout, pool=pool_wait(self.settings)),
                 limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=20),
                 transport=self._transport,
                 follow_redirects=False,

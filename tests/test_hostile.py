@@ -12,8 +12,8 @@ from mcp import Client
 
 from polar_mcp import errors
 from polar_mcp.config import Settings
-from polar_mcp.polar import CUSTOMERS as CUSTOMERS_ENDPOINT
-from polar_mcp.polar import EXPORT as EXPORT_ENDPOINT
+from polar_mcp.endpoints import CUSTOMERS as CUSTOMERS_ENDPOINT
+from polar_mcp.endpoints import EXPORT as EXPORT_ENDPOINT
 from polar_mcp.polar import MAX_JSON_DEPTH, PolarClient
 from polar_mcp.query import CustomerQuery
 from polar_mcp.server import build_server

@@ -11,8 +11,7 @@ from mcp import Client
 
 from polar_mcp import errors
 from polar_mcp.config import Settings
-from polar_mcp.polar import (
-    PolarClient,
+from polar_mcp.failures import (
     call_budget,
     error_for_response,
     error_for_transport,
@@ -20,6 +19,7 @@ from polar_mcp.polar import (
     retry_delay,
     should_retry,
 )
+from polar_mcp.polar import PolarClient
 from polar_mcp.query import CustomerQuery
 from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, Fault, Grant
 from tests.conftest import TOOL_NAMES, make_server

@@ -11,8 +11,8 @@ from pydantic import UUID4, Field
 
 from polar_mcp.card import CustomerCard, build_card, price
 from polar_mcp.errors import PolarError, PolarMCPError, ScopeError
+from polar_mcp.failures import not_found_error
 from polar_mcp.models import summarize
-from polar_mcp.polar import not_found_error
 from polar_mcp.query import CustomerQuery
 from polar_mcp.render import cell, metadata_text
 from polar_mcp.toolkit import Tool, ToolContext, read_only
