@@ -29,6 +29,9 @@ __all__ = [
 ]
 
 DEMO_NOTICE = "DEMO DATA: a made-up sample organization, not your customers."
+_TOKEN_HINT = "the token is read from POLAR_ACCESS_TOKEN on the server, never passed as an argument"
+# Argument names no tool has, answered the same way by every tool.
+SHARED_ALIASES = {"access_token": _TOKEN_HINT, "token": _TOKEN_HINT}
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ def describe_unknown_arguments(unknown: Sequence[str], tool: Tool) -> str:
     """Explain arguments the tool does not have; Polar would silently ignore them and return everyone."""
     lines = []
     for name in unknown:
-        hint = tool.argument_aliases.get(name)
+        hint = tool.argument_aliases.get(name) or SHARED_ALIASES.get(name)
         lines.append(f"Unknown argument {name!r}" + (f": {hint}." if hint else "."))
     lines.append(
         f"{tool.name} accepts only: {', '.join(tool.argument_hints)}. "

@@ -114,3 +114,18 @@ async def test_an_unexpected_failure_is_two_sentences_and_a_logged_story(
     assert "Try the call again" in text and text.count(". ") <= 2
     assert "Error executing" not in text and DEFAULT_TOKEN not in text and str(failure) not in text
     assert "Traceback" in caplog.text and DEFAULT_TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize("argument", ["access_token", "token"])
+@pytest.mark.parametrize("tool", ["list_customers", "get_customer", "query_customers"])
+async def test_every_tool_says_where_the_token_comes_from_and_sends_nothing(
+    fake: FakePolar, tool: str, argument: str
+) -> None:
+    with anyio.fail_after(10):
+        async with Client(make_server(fake)) as client:
+            result = await client.call_tool(tool, {argument: "polar_oat_x"})
+    text = "\n".join(block.text for block in result.content if block.type == "text")
+    assert result.is_error
+    assert "POLAR_ACCESS_TOKEN on the server, never passed as an argument" in text
+    assert "polar_oat_x" not in text
+    assert fake.requests == []

@@ -40,8 +40,6 @@ ARGUMENT_ALIASES: dict[str, str] = {
     "externalId": "use external_id",
     "query": "get_customer needs an exact identifier; list_customers with query finds partial matches",
     "name": "list_customers with query finds customers by name",
-    "access_token": "the token is read from POLAR_ACCESS_TOKEN on the server, never passed as an argument",
-    "token": "the token is read from POLAR_ACCESS_TOKEN on the server, never passed as an argument",
 }
 NO_SUBSCRIPTION_NOTE = (
     "No active or trialing subscription. Past-due subscriptions are not shown here, though "

@@ -91,8 +91,6 @@ ARGUMENT_ALIASES: dict[str, str] = {
     "order_by": "use sorting",
     "status": "use active=true for customers with an active, trialing or past-due subscription",
     "country": "no country filter exists; list customers and read the country column",
-    "access_token": "the token is read from POLAR_ACCESS_TOKEN on the server, never passed as an argument",
-    "token": "the token is read from POLAR_ACCESS_TOKEN on the server, never passed as an argument",
 }
 
 

@@ -48,7 +48,6 @@ ARGUMENT_ALIASES: dict[str, str] = {
     "statement": "put the SQL statement in sql",
     "limit": "write LIMIT in the SQL statement",
     "offset": "write LIMIT ... OFFSET ... in the SQL statement",
-    "access_token": "the token is read from POLAR_ACCESS_TOKEN on the server, never passed as an argument",
 }
 
 
