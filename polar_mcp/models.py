@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, ValidationError
 
 from polar_mcp.errors import InvalidResponse
 
@@ -39,11 +39,12 @@ class Pagination(BaseModel):
 
 
 class ApiCustomerPage(BaseModel):
-    """`GET /v1/customers/` body; items stay raw dicts so unknown fields and types pass through untouched."""
+    """`GET /v1/customers/` body; items stay raw dicts so unknown fields and types pass through untouched.
+    They are checked to be objects, not copied: a copy of every customer cost more than the JSON parse."""
 
     model_config = ConfigDict(extra="allow")
 
-    items: list[dict[str, Any]]
+    items: list[InstanceOf[dict[str, Any]]]
     pagination: Pagination
 
 
@@ -52,7 +53,7 @@ class ApiProductPage(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    items: list[dict[str, Any]]
+    items: list[InstanceOf[dict[str, Any]]]
     pagination: Pagination
 
 

@@ -24,7 +24,10 @@ def metadata_text(metadata: dict[str, Any]) -> str:
     if not metadata:
         return ""
     text = ",".join(
-        f"{key}={value if type(value) is str else _scalar(value)}" for key, value in metadata.items()
+        [
+            f"{key}={value}" if type(value) is str else f"{key}={_scalar(value)}"
+            for key, value in metadata.items()
+        ]
     )
     # Keys and values hold no `,` or `=`, so the text splits back into exactly these pairs.
     return text if _PLAIN_PAIRS.fullmatch(text) else compact(metadata)

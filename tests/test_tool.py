@@ -11,7 +11,7 @@ from mcp import Client
 
 from polar_mcp.server import PolarMCPServer
 from polar_mcp.standin import FakePolar, Fault
-from polar_mcp.tools.list_customers import DEFAULT_FIELDS
+from polar_mcp.tools.list_customers import DEFAULT_FIELDS, render_page
 from tests.conftest import make_server
 
 pytestmark = pytest.mark.anyio
@@ -346,6 +346,38 @@ async def test_concise_text_is_compact_and_escapes_awkward_values(fake: FakePola
     first_row = text_of(result).splitlines()[2]  # after the summary and the filters
     assert first_row.startswith("Tab here newline\t")
     assert first_row.endswith('{"note":"a=b, c","n":1}')
+
+
+UNTIDY_NAMES = [
+    ("Ada  Lovelace", "Ada Lovelace"),
+    (" Ada", "Ada"),
+    ("Ada ", "Ada"),
+    ("Ada\u00a0Lovelace", "Ada Lovelace"),
+    ("Ada\u3000Lovelace", "Ada Lovelace"),
+    ("Ada\tLovelace", "Ada Lovelace"),
+    ("Ada\nLovelace", "Ada Lovelace"),
+    ("Ada\r\n Lovelace", "Ada Lovelace"),
+]
+
+
+@pytest.mark.parametrize(("name", "shown"), UNTIDY_NAMES)
+def test_one_untidy_cell_among_tidy_rows_is_made_one_line(name: str, shown: str) -> None:
+    # Rows are checked for tidiness a page at a time; one bad cell must still be found and fixed.
+    tidy = {"name": "Grace Hopper", "email": "grace@example.com", "created_at": "2024-01-02"}
+    page = {
+        "customers": [tidy, tidy | {"name": name}, tidy],
+        "page": 1,
+        "limit": 10,
+        "total_count": 3,
+        "max_page": 1,
+        "next_page": None,
+    }
+    rows = render_page(page, "concise", {}).splitlines()[1:]
+    assert rows == [
+        "Grace Hopper\tgrace@example.com\t\t\t\t2024-01-02",
+        f"{shown}\tgrace@example.com\t\t\t\t2024-01-02",
+        "Grace Hopper\tgrace@example.com\t\t\t\t2024-01-02",
+    ]
 
 
 async def test_a_page_past_the_end_is_empty_with_totals(server: PolarMCPServer) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
@@ -47,8 +46,8 @@ IDENTIFIERS: tuple[ConciseField, ...] = ("email", "external_id")
 # Individuals, the common case, leave type blank.
 TYPE_ABBREVIATIONS = {"individual": ""}
 SEPARATOR = "\t"
-# Cells that `cell` would leave as they are: words of non-space characters, one space apart.
-_TIDY = re.compile(r"(?:\S+(?: \S+)*)?(?:\t(?:\S+(?: \S+)*)?)*")
+# A space next to another, or at either end of a cell, is what `cell` would remove.
+_UNTIDY_PAIRS = ("  ", " \t", "\t ", " \n", "\n ")
 DESCRIPTION = """List and search the customers of the Polar organization, one page at a time.
 
 Use limit=100 to read many; a partial page ends with the next call. Rows are tab-separated, columns \
@@ -211,7 +210,7 @@ def render_page(
     if customers:
         if response_format == "concise":
             columns = list(dict.fromkeys(fields or DEFAULT_FIELDS))
-            rows = [_row(customer, columns) for customer in customers]
+            rows = _rows(customers, columns)
             if fields is not None:
                 shown = columns if "id" in columns or not any(r[1] for r in rows) else [*columns, "id"]
                 lines.append("Columns: " + ", ".join(shown))
@@ -237,34 +236,57 @@ def _summary(page: dict[str, Any], shown: int) -> str:
     return f"Customers {first}-{first + shown - 1} of {total} (page {number} of {last})."
 
 
-def _row(record: dict[str, Any], columns: list[ConciseField]) -> tuple[str, bool]:
-    """One row's text, and whether it had to end with the id to stay identifiable."""
-    values = [record.get(column) for column in columns]
-    cells = [
-        ""
-        if value is None
-        else value
+def _rows(customers: list[dict[str, Any]], columns: list[ConciseField]) -> list[tuple[str, bool]]:
+    """Each customer's row, and whether it had to end with the id to stay identifiable."""
+    table = [_cells(customer, columns) for customer in customers]
+    if "type" in columns:
+        at = columns.index("type")
+        for cells in table:
+            cells[at] = TYPE_ABBREVIATIONS.get(cells[at], cells[at])
+    lines = [SEPARATOR.join(cells) for cells in table]
+    tidy = _tidy("\n".join(lines), len(lines), len(columns))
+    identifiers = [at for at, column in enumerate(columns) if column in IDENTIFIERS]
+    rows: list[tuple[str, bool]] = []
+    for customer, cells, line in zip(customers, table, lines, strict=True):
+        if not tidy:
+            values = [customer.get(column) for column in columns]
+            cells = [
+                text if isinstance(value, dict) else cell(text)
+                for text, value in zip(cells, values, strict=True)
+            ]
+            line = SEPARATOR.join(cells)
+        # Shown verbatim, an email or external ID is what get_customer takes; otherwise the id is.
+        needs_id = "id" not in columns and not any(
+            (value := customer.get(columns[at])) and cells[at] == value for at in identifiers
+        )
+        if needs_id:
+            line = SEPARATOR.join([*cells, cell(str(customer.get("id") or ""))])
+        rows.append((line.rstrip(SEPARATOR), needs_id))
+    return rows
+
+
+def _cells(record: dict[str, Any], columns: list[ConciseField]) -> list[str]:
+    return [
+        value
         if type(value) is str
+        else ""
+        if value is None
         else metadata_text(value)
         if isinstance(value, dict)
         else str(value)
-        for value in values
+        for value in map(record.get, columns)
     ]
-    if "type" in columns:
-        at = columns.index("type")
-        cells[at] = TYPE_ABBREVIATIONS.get(cells[at], cells[at])
-    joined = SEPARATOR.join(cells)
-    # The common case, one regex per row instead of a split per cell; metadata is already one line.
-    if joined.count(SEPARATOR) != len(cells) - 1 or _TIDY.fullmatch(joined) is None:
-        cells = [
-            text if isinstance(value, dict) else cell(text) for text, value in zip(cells, values, strict=True)
-        ]
-    needs_id = "id" not in columns
-    if needs_id:
-        for index, column in enumerate(columns):
-            if column in IDENTIFIERS and values[index] and cells[index] == values[index]:
-                needs_id = False
-                break
-        else:
-            cells.append(cell(str(record.get("id") or "")))
-    return SEPARATOR.join(cells).rstrip(SEPARATOR), needs_id
+
+
+def _tidy(text: str, lines: int, columns: int) -> bool:
+    """Whether every cell of `text`, rows of tab-separated cells, is already what `cell` would make of it
+    (words one space apart, no other whitespace): then no cell needs fixing. Checked in C over the whole
+    page at once; a False may be wrong (a non-space invisible), and only costs the per-cell path."""
+    return (
+        text.count(SEPARATOR) == lines * (columns - 1)
+        and text.count("\n") == lines - 1
+        and not any(pair in text for pair in _UNTIDY_PAIRS)
+        and text[:1] != " "
+        and text[-1:] != " "
+        and text.replace(SEPARATOR, "").replace("\n", "").isprintable()
+    )
