@@ -26,6 +26,7 @@ __all__ = [
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _EMPTY: tuple[Any, ...] = (None, "", {}, [])
+_SUMMARY_KEYS = ("id", "name", "email", "external_id", "type")
 _UTC_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d)T[\d:.]+(?:Z|\+00:00)$")
 
 
@@ -127,19 +128,22 @@ def _envelope(model: type[_Model], payload: Any, what: str) -> _Model:
 
 def summarize(item: dict[str, Any]) -> dict[str, Any]:
     """The concise record: named fields only, with nulls and empty values left out."""
-    address = item.get("billing_address")
-    metadata = item.get("metadata")
     record: dict[str, Any] = {}
-    for key in ("id", "name", "email", "external_id", "type"):
+    # Strings, nearly every value, are tested for emptiness alone: a test against every empty kind
+    # cost more than the rest of the record.
+    for key in _SUMMARY_KEYS:
         value = item.get(key)
-        if value not in _EMPTY:
+        if value if type(value) is str else value not in _EMPTY:
             record[key] = value
     created = to_date(item.get("created_at"))
     if created not in _EMPTY:
         record["created_at"] = created
-    country = address.get("country") if isinstance(address, dict) else None
-    if country not in _EMPTY:
-        record["country"] = country
+    address = item.get("billing_address")
+    if isinstance(address, dict):
+        country = address.get("country")
+        if country if type(country) is str else country not in _EMPTY:
+            record["country"] = country
+    metadata = item.get("metadata")
     if isinstance(metadata, dict) and metadata:
         record["metadata"] = metadata
     return record

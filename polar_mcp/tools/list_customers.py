@@ -256,9 +256,10 @@ def _rows(customers: list[dict[str, Any]], columns: list[ConciseField]) -> list[
             ]
             line = SEPARATOR.join(cells)
         # Shown verbatim, an email or external ID is what get_customer takes; otherwise the id is.
-        needs_id = "id" not in columns and not any(
-            (value := customer.get(columns[at])) and cells[at] == value for at in identifiers
-        )
+        needs_id = "id" not in columns
+        for at in identifiers:
+            if needs_id and cells[at] and cells[at] == customer.get(columns[at]):
+                needs_id = False
         if needs_id:
             line = SEPARATOR.join([*cells, cell(str(customer.get("id") or ""))])
         rows.append((line.rstrip(SEPARATOR), needs_id))
