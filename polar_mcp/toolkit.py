@@ -66,14 +66,10 @@ class Tool:
 
 
 def read_only(title: str) -> ToolAnnotations:
-    """Annotations of a tool that only reads from Polar, the same for every tool here."""
-    return ToolAnnotations(
-        title=title,
-        read_only_hint=True,
-        destructive_hint=False,
-        idempotent_hint=True,
-        open_world_hint=True,
-    )
+    """Annotations of a tool that only reads from Polar, the same for every tool here. The spec gives
+    `idempotentHint` meaning only when `readOnlyHint` is false, so it is left out; `destructiveHint` and
+    `openWorldHint` stay, as some hosts' app reviews ask for them by name."""
+    return ToolAnnotations(title=title, read_only_hint=True, destructive_hint=False, open_world_hint=True)
 
 
 def lean_schema(schema: Any) -> Any:

@@ -31,7 +31,7 @@ def text_of(result: Any) -> str:
     return "\n".join(block.text for block in result.content)
 
 
-async def test_tool_annotations_declare_a_read_only_idempotent_open_world_tool(
+async def test_tool_annotations_declare_a_read_only_open_world_tool_that_destroys_nothing(
     server: PolarMCPServer,
 ) -> None:
     async with Client(server) as client:
@@ -39,8 +39,9 @@ async def test_tool_annotations_declare_a_read_only_idempotent_open_world_tool(
     assert tool.annotations is not None
     assert tool.annotations.read_only_hint is True
     assert tool.annotations.destructive_hint is False
-    assert tool.annotations.idempotent_hint is True
     assert tool.annotations.open_world_hint is True
+    # The spec gives idempotentHint meaning only when readOnlyHint is false.
+    assert tool.annotations.idempotent_hint is None
     assert tool.title
     properties = tool.input_schema["properties"]
     assert list(properties) == [
