@@ -58,8 +58,7 @@ def _absent_when_unset(schema: dict[str, Any]) -> None:
 
 # The keys of each item are listed in the README; here only what a reader of the values must know.
 CARD_SCHEMA_DESCRIPTION = (
-    "The card's facts: customer, subscriptions (amount in minor units, price as text), benefits by type, "
-    "meters, notes. Dates are UTC days."
+    "Amounts in minor units, prices as text; benefits grouped by type; dates are UTC days."
 )
 
 

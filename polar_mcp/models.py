@@ -76,8 +76,15 @@ def _text_when_set(schema: dict[str, Any]) -> None:
     schema["type"] = "string"
 
 
+def _undescribed(schema: dict[str, Any]) -> None:
+    """Leave the docstring out of the schema: the tool's description already says what a page is."""
+    schema.pop("description", None)
+
+
 class CustomerPage(BaseModel):
     """A page of customers."""
+
+    model_config = ConfigDict(json_schema_extra=_undescribed)
 
     # Plain objects, documented in words: a typed item schema made every MCP client spend ~7 ms
     # validating a 100-customer page against nested anyOf rules, more than our own work.

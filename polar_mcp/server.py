@@ -27,7 +27,7 @@ from polar_mcp.toolkit import (
     describe_unknown_tool,
     describe_validation_error,
     lean_arguments,
-    lean_schema,
+    lean_output,
 )
 from polar_mcp.tools import TOOLS
 from polar_mcp.views import apps_extension
@@ -138,9 +138,11 @@ class PolarMCPServer(MCPServer):
 
 
 def _integer(schema: dict[str, Any]) -> bool:
-    """Whether an argument's schema accepts integers and not booleans."""
-    options = schema.get("anyOf", [schema])
-    types = {option.get("type") for option in options}
+    """Whether an argument's schema accepts integers and not booleans; a `type` may be one name or a list."""
+    types: set[Any] = set()
+    for option in schema.get("anyOf", [schema]):
+        named = option.get("type")
+        types.update(named if isinstance(named, list) else [named])
     return "integer" in types and "boolean" not in types
 
 
@@ -184,7 +186,7 @@ def build_server(
         server.tools_by_name[tool.name] = tool
     for registered in server._tool_manager.list_tools():
         registered.parameters = lean_arguments(registered.parameters)
-        registered.fn_metadata.output_schema = lean_schema(registered.fn_metadata.output_schema)
+        registered.fn_metadata.output_schema = lean_output(registered.fn_metadata.output_schema)
         if registered.annotations is not None and registered.annotations.title == registered.title:
             registered.annotations.title = None  # the tool's own title says it once
     return server

@@ -11,11 +11,14 @@ import anyio
 import httpx
 import pytest
 from mcp import Client
+from mcp.server.mcpserver import MCPServer
 
 from polar_mcp.config import Settings
 from polar_mcp.polar import PolarClient
 from polar_mcp.server import PolarMCPServer, build_server
 from polar_mcp.standin import DEFAULT_TOKEN, FakePolar
+from polar_mcp.toolkit import Tool, ToolContext
+from polar_mcp.tools import TOOLS
 from tests.conftest import make_server
 
 pytestmark = pytest.mark.anyio
@@ -38,6 +41,7 @@ OUT_OF_BOUNDS = [
     ("limit true", {"limit": True}, "limit"),
     ("limit false", {"limit": False}, "limit"),
     ("page true", {"page": True}, "page"),
+    ("organization_id true", {"organization_id": True}, "organization_id"),
     ("page beyond the last possible", {"page": 10**30}, "page"),
     ("page just past the bound", {"page": 100_001}, "page"),
     (
@@ -82,6 +86,37 @@ async def test_arguments_at_their_bounds_are_accepted(fake: FakePolar) -> None:
     result = await call(make_server(fake), arguments)
     assert not result.is_error, text_of(result)
     assert len(fake.requests) == 1
+
+
+def _counting_tool(server: MCPServer, context: ToolContext) -> None:
+    @server.tool(name="count")
+    async def count(seats: int | str, flag: int | bool = 0) -> str:
+        return f"{seats!r} {flag!r}"
+
+
+COUNTING = Tool(name="count", register=_counting_tool, argument_hints={"seats": "a number or a text"})
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"seats": True}, "Invalid argument seats: got a boolean; seats must be a number or a text."),
+        ({"seats": 3, "flag": True}, "3 True"),
+    ],
+    ids=["boolean for integer or text", "boolean for integer or boolean"],
+)
+async def test_a_boolean_is_refused_where_a_type_list_allows_integers_but_not_booleans(
+    fake: FakePolar, monkeypatch: pytest.MonkeyPatch, arguments: dict[str, Any], expected: str
+) -> None:
+    monkeypatch.setattr("polar_mcp.server.TOOLS", (*TOOLS, COUNTING))
+    with anyio.fail_after(10):
+        async with Client(make_server(fake)) as client:
+            listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+            result = await client.call_tool("count", arguments)
+    properties = listed["count"].input_schema["properties"]
+    assert properties["seats"]["type"] == ["integer", "string"]
+    assert properties["flag"]["type"] == ["integer", "boolean"]
+    assert text_of(result).startswith(expected)
 
 
 class Boom(Exception):

@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import httpx
+import jsonschema
 import pytest
 import quicktok
 from mcp import Client
@@ -93,6 +94,32 @@ async def test_schema_bounds_every_argument_and_declares_the_result(server: Pola
     assert "notice" in tool.output_schema["properties"]
     for word in ("customers", "email_domain", "metadata", "list_customers", "active=true", "GROUP BY"):
         assert word in (tool.description or "")
+
+
+ANSWER_SHAPES = [
+    "SELECT COUNT(*) FROM customers",
+    "SELECT * FROM customers",
+    "SELECT id FROM customers WHERE 0",
+    "SELECT 1.5, NULL, x'00', 'text', 7",
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 300) SELECT i FROM n",
+]
+
+
+@pytest.mark.parametrize("demo", [False, True], ids=["own data", "demo"])
+async def test_the_output_schema_is_inlined_without_defaults_and_validates_every_answer(
+    fake: FakePolar, demo: bool
+) -> None:
+    async with Client(make_server(fake, demo=demo)) as client:
+        tool = next(t for t in (await client.list_tools()).tools if t.name == "query_customers")
+        results = [await client.call_tool("query_customers", {"sql": sql}) for sql in ANSWER_SHAPES]
+    schema = tool.output_schema
+    assert schema is not None and "$defs" not in schema
+    assert schema["properties"]["snapshot"]["required"] == ["taken_at", "customers"]
+    assert schema["properties"]["notice"] == {"type": "string"}
+    assert any(result.structured_content["truncated"] for result in results)
+    for result in results:
+        assert not result.is_error, text_of(result)
+        jsonschema.validate(result.structured_content, schema)
 
 
 # --- answers against ground truth computed here from the fake's data --------------------------------

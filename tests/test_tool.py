@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import anyio
+import jsonschema
 import pytest
 from mcp import Client
 
@@ -31,7 +32,7 @@ def text_of(result: Any) -> str:
     return "\n".join(block.text for block in result.content)
 
 
-async def test_tool_annotations_declare_a_read_only_idempotent_open_world_tool(
+async def test_tool_annotations_declare_a_read_only_open_world_tool_that_destroys_nothing(
     server: PolarMCPServer,
 ) -> None:
     async with Client(server) as client:
@@ -39,8 +40,9 @@ async def test_tool_annotations_declare_a_read_only_idempotent_open_world_tool(
     assert tool.annotations is not None
     assert tool.annotations.read_only_hint is True
     assert tool.annotations.destructive_hint is False
-    assert tool.annotations.idempotent_hint is True
     assert tool.annotations.open_world_hint is True
+    # The spec gives idempotentHint meaning only when readOnlyHint is false.
+    assert tool.annotations.idempotent_hint is None
     assert tool.title
     properties = tool.input_schema["properties"]
     assert list(properties) == [
@@ -85,9 +87,32 @@ async def test_schemas_carry_no_derived_titles_and_optional_arguments_no_null_br
     assert "title" not in _keys(tool.input_schema) and "title" not in _keys(tool.output_schema)
     email = tool.input_schema["properties"]["email"]
     assert email["type"] == "string" and "anyOf" not in email and "default" not in email
-    assert tool.input_schema["properties"]["organization_id"]["anyOf"][1]["type"] == "array"
-    assert tool.output_schema["properties"]["next_page"]["anyOf"][1] == {"type": "null"}
+    assert tool.input_schema["properties"]["organization_id"]["type"] == ["string", "array"]
+    assert tool.output_schema["properties"]["next_page"] == {"type": ["integer", "null"]}
     assert not explicit_nulls.is_error  # null still means "not given"
+
+
+PAGE_SHAPES = [
+    {},
+    {"limit": 100, "page": 2},
+    {"response_format": "detailed", "limit": 3},
+    {"query": "no such customer anywhere"},
+]
+
+
+@pytest.mark.parametrize("demo", [False, True], ids=["own data", "demo"])
+async def test_the_output_schema_gives_next_page_as_a_type_list_and_validates_every_page(
+    fake: FakePolar, demo: bool
+) -> None:
+    async with Client(make_server(fake, demo=demo)) as client:
+        tool = (await client.list_tools()).tools[0]
+        results = [await client.call_tool("list_customers", arguments) for arguments in PAGE_SHAPES]
+    schema = tool.output_schema
+    assert schema is not None and schema["properties"]["next_page"] == {"type": ["integer", "null"]}
+    assert {result.structured_content["next_page"] for result in results} == {2, None}
+    for result in results:
+        assert not result.is_error, text_of(result)
+        jsonschema.validate(result.structured_content, schema)
 
 
 # Each row: arguments, the exact query string the fake must receive.

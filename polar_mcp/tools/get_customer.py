@@ -27,7 +27,7 @@ MAX_EMAIL_MATCHES = 10
 DESCRIPTION = """One customer's profile, subscriptions (price, renewal, cancellation, trial), \
 benefits and meters.
 
-Give exactly one of id, external_id or email (exact); list_customers finds partial matches."""
+Give exactly one of id, external_id or email; list_customers finds partial matches."""
 
 ARGUMENT_HINTS: dict[str, str] = {
     "id": "a version-4 customer UUID such as 992fae2a-2a17-4b7a-8d9e-e287cf90131b",

@@ -29,8 +29,7 @@ MAX_TEXT_CHARS = 60_000
 """Rows stop being added once the text reaches this size; the truncation line says what is left."""
 SEPARATOR = "\t"
 
-DESCRIPTION = f"""Read-only SQLite SELECT over a snapshot of all customers from Polar's export (refresh=true \
-retakes it).
+DESCRIPTION = f"""Read-only SQLite SELECT over a snapshot of all customers from Polar's export.
 Table customers: id, external_id, created_at (ISO UTC), email, email_domain, name, tax_id, address_line1, \
 address_line2, city, state, postal_code, country (alpha-2), metadata (JSON).
 E.g. SELECT country, COUNT(*) n FROM customers GROUP BY 1 ORDER BY 2 DESC; strftime('%Y-%m', created_at); \
