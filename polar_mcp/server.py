@@ -18,6 +18,7 @@ from polar_mcp import __version__
 from polar_mcp.config import Settings
 from polar_mcp.errors import ConfigError, PolarMCPError
 from polar_mcp.polar import PolarClient
+from polar_mcp.schema import lean_arguments, lean_output
 from polar_mcp.text import redact
 from polar_mcp.toolkit import (
     Tool,
@@ -26,8 +27,6 @@ from polar_mcp.toolkit import (
     describe_unknown_arguments,
     describe_unknown_tool,
     describe_validation_error,
-    lean_arguments,
-    lean_output,
 )
 from polar_mcp.tools import TOOLS
 from polar_mcp.views import apps_extension
