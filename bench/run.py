@@ -27,6 +27,7 @@ from bench.profile import profile_call
 from bench.query import measure_query
 from bench.report import Section, compare, load, render, write_json
 from bench.servers import RESULTS_DIR
+from bench.steps import measure_steps
 from bench.versus import measure_versus
 from bench.walk import measure_walk
 
@@ -69,6 +70,7 @@ async def _run(plan: Plan, only: set[str], customers: int, profile: bool) -> lis
         steps: list[tuple[str, Callable[[], Awaitable[Section | list[Section]]]]] = [
             ("context", lambda: measure_context(fake, plan)),
             ("latency", lambda: measure_latency(fake, plan)),
+            ("latency", lambda: measure_steps(fake, plan)),
             ("coldstart", lambda: measure_cold_start(fake, plan)),
             ("walk", lambda: measure_walk(fake)),
             ("memory", lambda: measure_memory(fake, plan)),

@@ -1,0 +1,150 @@
+"""Where one `list_customers` call spends its time, step by step, on the tool's own code path.
+
+The server runs in-process against the fake over HTTP. Each step of the real path (the functions the
+tool and its client call, looked up by name at call time) is wrapped with a clock for the duration
+of the measurement, so the figures come from real calls, caches as cold as a real call leaves them,
+and not from a loop over one step. What no step accounts for (the SDK's dispatch and result models, the
+argument checks, the tool's glue) is the remainder of the whole call.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from functools import wraps
+from typing import Any
+
+import polar_mcp.polar
+import polar_mcp.tools.list_customers
+from bench.fixture import FakeServer
+from bench.plan import Plan
+from bench.report import Section
+from bench.servers import OUR_TOOL
+from polar_mcp.config import Settings
+from polar_mcp.server import build_server
+
+__all__ = ["STEPS", "measure_steps"]
+
+WARMUP = 5
+
+# (module, name, what the step is): looked up by name at call time by the tool and its client.
+STEPS: list[tuple[Any, str, str]] = [
+    (polar_mcp.polar, "_parse_json", "JSON parse"),
+    (polar_mcp.polar, "_too_deep", "nesting depth check"),
+    (polar_mcp.polar, "json_needs_cleaning", "control/invisible character check"),
+    (polar_mcp.polar, "clean_value", "cleaning (only when the check finds something)"),
+    (polar_mcp.polar, "parse_page", "page envelope check"),
+    (polar_mcp.tools.list_customers, "summarize", "concise records (summarize)"),
+    (polar_mcp.tools.list_customers, "render_page", "text rendering (render_page)"),
+]
+_GET_JSON = "request, headers and body (HTTP, wall time)"
+
+
+@contextmanager
+def _clocked(module: Any, name: str, spent: dict[str, float]) -> Iterator[None]:
+    original = getattr(module, name)
+
+    @wraps(original)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+
+    setattr(module, name, timed)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
+@contextmanager
+def _clocked_method(cls: Any, name: str, key: str, spent: dict[str, float]) -> Iterator[None]:
+    original = getattr(cls, name)
+
+    @wraps(original)
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
+
+    setattr(cls, name, timed)
+    try:
+        yield
+    finally:
+        setattr(cls, name, original)
+
+
+async def _per_call(
+    call: Callable[[], Awaitable[Any]], calls: int
+) -> tuple[list[dict[str, float]], list[float]]:
+    """Each call's seconds per step, and each call's total seconds."""
+    spent: dict[str, float] = {}
+    steps: list[dict[str, float]] = []
+    totals: list[float] = []
+    with ExitStack() as stack:
+        for module, name, _ in STEPS:
+            stack.enter_context(_clocked(module, name, spent))
+        stack.enter_context(_clocked_method(polar_mcp.polar.PolarClient, "_get_json", "_get_json", spent))
+        for index in range(WARMUP + calls):
+            spent.clear()
+            start = time.perf_counter()
+            await call()
+            total = time.perf_counter() - start
+            if index >= WARMUP:
+                steps.append(dict(spent))
+                totals.append(total)
+    return steps, totals
+
+
+async def measure_steps(fake: FakeServer, plan: Plan) -> Section:
+    section = Section(
+        "Where a call's time goes (in-process, the tool's own path; median ms per call)",
+        ["step", *(f"limit {limit} ms" for limit in plan.limits)],
+        notes=[
+            "Each step of real calls timed where the tool calls it. HTTP: the request to the fake and the",
+            "body read, minus the steps inside them. rest: the SDK's dispatch and result models, argument",
+            "checks and the tool's glue. Over stdio a call also pays the JSON-RPC hop and the client.",
+        ],
+    )
+    server = build_server(Settings(access_token=fake.token, server_url=fake.url))
+    columns: dict[str, dict[int, float]] = {}
+    inner = {name for module, name, _ in STEPS if module is polar_mcp.polar and name != "parse_page"}
+    try:
+        for limit in plan.limits:
+
+            async def call(limit: int = limit) -> None:
+                result = await server.call_tool(OUR_TOOL, {"limit": limit})
+                if getattr(result, "is_error", False):
+                    raise RuntimeError("list_customers failed during the step timing")
+
+            steps, totals = await _per_call(call, plan.latency_calls)
+            rows: dict[str, list[float]] = {
+                label: [] for label in [_GET_JSON, *(s[2] for s in STEPS), "rest"]
+            }
+            for spent, total in zip(steps, totals, strict=True):
+                http = spent.get("_get_json", 0.0) - sum(spent.get(name, 0.0) for name in inner)
+                rows[_GET_JSON].append(http)
+                for _, name, label in STEPS:
+                    rows[label].append(spent.get(name, 0.0))
+                rows["rest"].append(
+                    total
+                    - spent.get("_get_json", 0.0)
+                    - sum(spent.get(name, 0.0) for _, name, _ in STEPS if name not in inner)
+                )
+            rows["whole call"] = totals
+            for label, values in rows.items():
+                median = statistics.median(values) * 1000
+                columns.setdefault(label, {})[limit] = median
+                key = label.split(" (")[0].replace(" ", "_").replace("/", "_")
+                section.figures[f"steps.limit{limit}.{key}_ms"] = median
+    finally:
+        await server.polar.aclose()
+    for label, per_limit in columns.items():
+        section.add(label, *(per_limit[limit] for limit in plan.limits))
+    return section
