@@ -16,6 +16,7 @@ from bench.plan import Plan
 from bench.report import Section, Target
 from bench.servers import connect, find_child, our_server, rss_mib, text_of
 from bench.stats import count_tokens, utf8_len
+from polar_mcp.endpoints import EXPORT
 
 __all__ = ["COLD_LIMIT_S", "MEMORY_LIMIT_MIB", "SQL", "WARM_LIMIT_MS", "measure_query"]
 
@@ -92,6 +93,12 @@ async def measure_query(fake: FakeServer, plan: Plan) -> Section:
         walk_requests = await _upstream_requests(fake) - before
     if dict(walk_counts) != answer:
         raise RuntimeError("query_customers and the list_customers walk disagree on customers per country")
+    # What Polar returns for the same data: the export the snapshot is made from, as a model would read
+    # it if it were handed the raw answer.
+    async with httpx.AsyncClient(timeout=120) as http:
+        export = await http.get(fake.url + EXPORT.path, headers=fake.auth_headers())
+        export.raise_for_status()
+    raw_bytes, raw_tokens = len(export.content), count_tokens(export.text)
 
     text_bytes, text_tokens = utf8_len(text), count_tokens(text)
     section.add(
@@ -108,6 +115,7 @@ async def measure_query(fake: FakeServer, plan: Plan) -> Section:
         walk_tokens,
         walk_s,
     )
+    section.add("raw: Polar's CSV export of the same customers (1 request)", "", 1, raw_bytes, raw_tokens, "")
     growth = rss_after - rss_before
     section.notes.append(
         f"server RSS {rss_before:.1f} MiB after start, {rss_after:.1f} MiB with the snapshot "
@@ -127,6 +135,8 @@ async def measure_query(fake: FakeServer, plan: Plan) -> Section:
         "query.walk_text_bytes": walk_bytes,
         "query.walk_text_tokens": walk_tokens,
         "query.walk_s": walk_s,
+        "query.raw_export_bytes": raw_bytes,
+        "query.raw_export_tokens": raw_tokens,
     }
     section.targets += [
         Target("query: tool calls for customers per country", calls, 1),
