@@ -9,6 +9,7 @@ argument checks, the tool's glue) is the remainder of the whole call.
 
 from __future__ import annotations
 
+import inspect
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -43,41 +44,39 @@ _GET_JSON = "request, headers and body (HTTP, wall time)"
 
 
 @contextmanager
-def _clocked(module: Any, name: str, spent: dict[str, float]) -> Iterator[None]:
-    original = getattr(module, name)
+def _clocked(owner: Any, name: str, spent: dict[str, float]) -> Iterator[None]:
+    """Add the seconds every call of `owner.name` takes (a function or a coroutine method) to
+    `spent[name]`, until the block ends."""
+    original = getattr(owner, name)
 
-    @wraps(original)
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+    def add(start: float) -> None:
+        spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
 
-    setattr(module, name, timed)
+    if inspect.iscoroutinefunction(original):
+
+        @wraps(original)
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                add(start)
+
+    else:
+
+        @wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                add(start)
+
+    setattr(owner, name, timed)
     try:
         yield
     finally:
-        setattr(module, name, original)
-
-
-@contextmanager
-def _clocked_method(cls: Any, name: str, key: str, spent: dict[str, float]) -> Iterator[None]:
-    original = getattr(cls, name)
-
-    @wraps(original)
-    async def timed(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return await original(*args, **kwargs)
-        finally:
-            spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
-
-    setattr(cls, name, timed)
-    try:
-        yield
-    finally:
-        setattr(cls, name, original)
+        setattr(owner, name, original)
 
 
 async def _per_call(
@@ -90,7 +89,7 @@ async def _per_call(
     with ExitStack() as stack:
         for module, name, _ in STEPS:
             stack.enter_context(_clocked(module, name, spent))
-        stack.enter_context(_clocked_method(polar_mcp.polar.PolarClient, "_get_json", "_get_json", spent))
+        stack.enter_context(_clocked(polar_mcp.polar.PolarClient, "_get_json", spent))
         for index in range(WARMUP + calls):
             spent.clear()
             start = time.perf_counter()
