@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from polar_mcp.models import summarize, to_date
+from polar_mcp.schema import text_when_set
 
 __all__ = ["CUSTOMER_FIELDS", "CustomerCard", "build_card", "money", "price"]
 
@@ -42,20 +43,6 @@ ZERO_DECIMAL = frozenset(
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
 
 
-def _plain(schema: dict[str, Any]) -> None:
-    """Drop `additionalProperties: true` (JSON Schema's default) from an object or its list items."""
-    for target in (schema, schema.get("items")):
-        if isinstance(target, dict) and target.get("additionalProperties") is True:
-            del target["additionalProperties"]
-
-
-def _absent_when_unset(schema: dict[str, Any]) -> None:
-    """An optional text that is left out rather than null: publish it as plain text."""
-    schema.pop("anyOf", None)
-    schema.pop("default", None)
-    schema["type"] = "string"
-
-
 # The keys of each item are listed in the README; here only what a reader of the values must know.
 CARD_SCHEMA_DESCRIPTION = (
     "Amounts in minor units, prices as text; benefits grouped by type; dates are UTC days."
@@ -69,12 +56,12 @@ class CustomerCard(BaseModel):
 
     # Plain objects documented once, above, in words: nested item schemas and a description per field
     # cost every conversation context and every client validation time, and the text carries the facts.
-    customer: dict[str, Any] = Field(json_schema_extra=_plain)
-    subscriptions: list[dict[str, Any]] = Field(json_schema_extra=_plain)
-    benefits: list[dict[str, Any]] = Field(json_schema_extra=_plain)
-    meters: list[dict[str, Any]] = Field(json_schema_extra=_plain)
+    customer: dict[str, Any]
+    subscriptions: list[dict[str, Any]]
+    benefits: list[dict[str, Any]]
+    meters: list[dict[str, Any]]
     notes: list[str]
-    notice: str | None = Field(default=None, json_schema_extra=_absent_when_unset)
+    notice: str | None = Field(default=None, json_schema_extra=text_when_set)
 
 
 def build_card(

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, InstanceOf, ValidationError
 
 from polar_mcp.errors import InvalidResponse
+from polar_mcp.schema import text_when_set
 
 __all__ = [
     "ApiCustomerPage",
@@ -69,13 +70,6 @@ class ApiCustomerState(BaseModel):
     active_meters: list[dict[str, Any]] = []
 
 
-def _text_when_set(schema: dict[str, Any]) -> None:
-    """Publish an optional text that is left out rather than null as plain text."""
-    schema.pop("anyOf", None)
-    schema.pop("default", None)
-    schema["type"] = "string"
-
-
 def _undescribed(schema: dict[str, Any]) -> None:
     """Leave the docstring out of the schema: the tool's description already says what a page is."""
     schema.pop("description", None)
@@ -97,7 +91,7 @@ class CustomerPage(BaseModel):
     has_more: bool
     next_page: int | None
     notice: str | None = Field(
-        default=None, description="Set for sample data.", json_schema_extra=_text_when_set
+        default=None, description="Set for sample data.", json_schema_extra=text_when_set
     )
 
 

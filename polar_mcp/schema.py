@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["lean_arguments", "lean_output", "lean_schema", "merge_types"]
+__all__ = ["lean_arguments", "lean_output", "lean_schema", "merge_types", "text_when_set"]
 
 
 # Keywords that constrain only values of one kind (JSON Schema ignores them for the others), by kind;
@@ -180,3 +180,10 @@ def _refs(
             elif key not in _LITERALS:
                 _refs(value, found)
     return found
+
+
+def text_when_set(schema: dict[str, Any]) -> None:
+    """For `json_schema_extra`: an optional text that is left out rather than null, published as plain
+    text (its null default goes with the rest in `lean_output`)."""
+    schema.pop("anyOf", None)
+    schema["type"] = "string"
