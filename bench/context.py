@@ -12,7 +12,7 @@ from bench.plan import Plan
 from bench.report import Section, Target
 from bench.servers import OUR_TOOL, connect, our_server, text_of
 from bench.stats import ENCODING, count_tokens, json_tokens, utf8_len
-from polar_mcp.sample_billing import STATE_STATUSES, sample_holdings
+from polar_mcp.demo.billing import STATE_STATUSES, sample_holdings
 
 __all__ = [
     "CARD_SHARE",

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from polar_mcp.sample import sample_customers
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, Receive, Scope, Send, asgi_app
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, Receive, Scope, Send, asgi_app
+from polar_mcp.demo.organization import sample_customers
 
 __all__ = ["STATS_PATH", "Dataset", "FakeServer", "serve_fake"]
 

@@ -18,7 +18,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
 
 from bench.fixture import REPO_ROOT
-from polar_mcp.models import CustomerPage
+from polar_mcp.tools.list_customers import CustomerPage
 
 __all__ = ["floor_server", "main"]
 

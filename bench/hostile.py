@@ -27,7 +27,7 @@ from typing import Any
 from mcp import Client
 
 from polar_mcp.config import Settings
-from polar_mcp.failures import call_budget
+from polar_mcp.polar.retry import call_budget
 from polar_mcp.server import build_server
 from tests.hostile import Exchange, HostileUpstream, body_reply, drip_body, drip_headers, flood, json_reply
 

@@ -16,7 +16,7 @@ from bench.plan import Plan
 from bench.report import Section, Target
 from bench.servers import connect, find_child, our_server, rss_mib, text_of
 from bench.stats import count_tokens, utf8_len
-from polar_mcp.endpoints import EXPORT
+from polar_mcp.polar.endpoints import EXPORT
 
 __all__ = ["COLD_LIMIT_S", "MEMORY_LIMIT_MIB", "SQL", "WARM_LIMIT_MS", "measure_query"]
 

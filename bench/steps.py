@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 from functools import wraps
 from typing import Any
 
-import polar_mcp.polar
+import polar_mcp.polar.client
 import polar_mcp.tools.list_customers
 from bench.fixture import FakeServer
 from bench.plan import Plan
@@ -32,11 +32,11 @@ WARMUP = 5
 
 # (module, name, what the step is): looked up by name at call time by the tool and its client.
 STEPS: list[tuple[Any, str, str]] = [
-    (polar_mcp.polar, "_parse_json", "JSON parse"),
-    (polar_mcp.polar, "_too_deep", "nesting depth check"),
-    (polar_mcp.polar, "json_needs_cleaning", "control/invisible character check"),
-    (polar_mcp.polar, "clean_value", "cleaning (only when the check finds something)"),
-    (polar_mcp.polar, "parse_page", "page envelope check"),
+    (polar_mcp.polar.client, "_parse_json", "JSON parse"),
+    (polar_mcp.polar.client, "_too_deep", "nesting depth check"),
+    (polar_mcp.polar.client, "json_needs_cleaning", "control/invisible character check"),
+    (polar_mcp.polar.client, "clean_value", "cleaning (only when the check finds something)"),
+    (polar_mcp.polar.client, "parse_page", "page envelope check"),
     (polar_mcp.tools.list_customers, "summarize", "concise records (summarize)"),
     (polar_mcp.tools.list_customers, "render_page", "text rendering (render_page)"),
 ]
@@ -89,7 +89,7 @@ async def _per_call(
     with ExitStack() as stack:
         for module, name, _ in STEPS:
             stack.enter_context(_clocked(module, name, spent))
-        stack.enter_context(_clocked(polar_mcp.polar.PolarClient, "_get_json", spent))
+        stack.enter_context(_clocked(polar_mcp.polar.client.PolarClient, "_get_json", spent))
         for index in range(WARMUP + calls):
             spent.clear()
             start = time.perf_counter()
@@ -119,7 +119,7 @@ async def measure_steps(fake: FakeServer, plan: Plan) -> Section:
         "whole": "whole call",
     }
     # Steps that run inside the client's `_get_json`; the others run after it.
-    inner = {name for module, name, _ in STEPS if module is polar_mcp.polar and name != "parse_page"}
+    inner = {name for module, name, _ in STEPS if module is polar_mcp.polar.client and name != "parse_page"}
     columns: dict[str, dict[int, float]] = {key: {} for key in labels}
     try:
         for limit in plan.limits:

@@ -11,15 +11,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import anyio
 
 from polar_mcp import __version__
-from polar_mcp.config import Settings
-from polar_mcp.errors import ConfigError
-from polar_mcp.runtime import LOG_LEVELS, configure_logging, load_settings
-from polar_mcp.text import clean_lines, clean_value
+from polar_mcp.logs import LOG_LEVELS, configure_logging
+from polar_mcp.sanitize import clean_lines, clean_value
+from polar_mcp.startup import Startup, start
 
 __all__ = ["TERMINAL_HINT", "main"]
 
@@ -81,32 +79,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A one-shot command prints its result; the server's routine INFO lines would only get in the way.
     one_shot = args.command in ("call", "export")
     configure_logging(args.log_level or ("WARNING" if one_shot else "INFO"))
-    demo = args.demo or getattr(args, "call_demo", False)
-    try:
-        settings, transport = load_settings(demo)
-    except ConfigError as exc:
+    started = start(demo=args.demo or getattr(args, "call_demo", False))
+    if started.config_error is not None:
         if one_shot:
-            print(exc, file=sys.stderr)
+            print(started.config_error, file=sys.stderr)
             return 2
         # Start anyway: the tool reports the problem on every call, which the user sees in the client.
-        logger.error("%s", exc)
-        settings, transport = None, None
+        logger.error("%s", started.config_error)
     if args.command == "call":
-        return anyio.run(_call, settings, transport, args.tool, args.arguments, args.json)
+        return anyio.run(_call, started, args.tool, args.arguments, args.json)
     if args.command == "export":
         from polar_mcp.export_command import run_export
 
-        assert settings is not None  # a configuration error returned above
-        return anyio.run(run_export, settings, transport, args.format, args.output)
+        return anyio.run(run_export, started.settings, started.transport, args.format, args.output)
     from polar_mcp.server import build_server
 
-    server = build_server(settings, transport=transport)
+    server = build_server(started.settings, transport=started.transport, config_error=started.config_error)
     if args.transport == "streamable-http":
         from polar_mcp.http import serve
 
-        return serve(server, settings, host=args.host, port=args.port, workers=args.workers)
-    if settings is not None and not settings.access_token and not settings.demo:
-        logger.warning("POLAR_ACCESS_TOKEN is not set: list_customers will answer with setup instructions")
+        return serve(server, started, host=args.host, port=args.port, workers=args.workers)
+    _warn_without_token(started)
     if sys.stdin.isatty():
         # The stdin reader is a thread blocked on the terminal; only a hard exit makes Ctrl+C stop at once.
         signal.signal(signal.SIGINT, _exit_on_interrupt)
@@ -120,9 +113,12 @@ def _exit_on_interrupt(signum: int, frame: FrameType | None) -> None:
     os._exit(EXIT_INTERRUPTED)
 
 
-async def _call(
-    settings: Settings | None, transport: Any, tool: str, raw_arguments: str, as_json: bool
-) -> int:
+def _warn_without_token(started: Startup) -> None:
+    if started.config_error is None and not started.settings.access_token and not started.settings.demo:
+        logger.warning("POLAR_ACCESS_TOKEN is not set: list_customers will answer with setup instructions")
+
+
+async def _call(started: Startup, tool: str, raw_arguments: str, as_json: bool) -> int:
     from mcp import Client
 
     from polar_mcp.server import build_server
@@ -135,7 +131,7 @@ async def _call(
     if not isinstance(arguments, dict):
         print("error: arguments must be a JSON object, e.g. '{\"limit\": 5}'", file=sys.stderr)
         return 2
-    server = build_server(settings, transport=transport)
+    server = build_server(started.settings, transport=started.transport)
     async with Client(server, mode="legacy") as client:
         result = await client.call_tool(tool, arguments)
     # The terminal is a boundary of its own: nothing printed may carry an escape or control sequence.

@@ -15,9 +15,9 @@ import httpx
 
 from polar_mcp.config import Settings
 from polar_mcp.errors import PolarMCPError
-from polar_mcp.export import COLUMNS, ExportedCustomer
-from polar_mcp.polar import PolarClient
-from polar_mcp.text import clean, clean_value
+from polar_mcp.polar.client import PolarClient
+from polar_mcp.polar.export import COLUMNS, ExportedCustomer
+from polar_mcp.sanitize import clean, clean_value
 
 __all__ = ["ExportFormat", "run_export"]
 

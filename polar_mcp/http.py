@@ -45,12 +45,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from polar_mcp.config import Settings
-from polar_mcp.errors import ConfigError, PolarMCPError
+from polar_mcp.errors import PolarMCPError
 from polar_mcp.limits import McpEndpoint, raise_file_limit, uvicorn_options
-from polar_mcp.polar import PolarClient
-from polar_mcp.query import CustomerQuery
-from polar_mcp.runtime import LOG_LEVELS, configure_logging, load_settings
+from polar_mcp.logs import LOG_LEVELS, configure_logging
+from polar_mcp.polar.client import PolarClient
+from polar_mcp.polar.query import CustomerQuery
 from polar_mcp.server import PolarMCPServer, build_server
+from polar_mcp.startup import Startup, start
 
 __all__ = [
     "ALLOWED_HOSTS_ENV",
@@ -186,14 +187,11 @@ def create_app(
 
 
 def _server_from_env() -> PolarMCPServer:
-    try:
-        settings, transport = load_settings(demo=False)
-    except ConfigError as exc:
-        # As with stdio: start anyway; build_server reads the environment again and every tool call
-        # explains which variable to fix.
-        logger.error("%s", exc)
-        return build_server(None)
-    return build_server(settings, transport=transport)
+    started = start()
+    if started.config_error is not None:
+        # As with stdio: start anyway, and every tool call explains which variable to fix.
+        logger.error("%s", started.config_error)
+    return build_server(started.settings, transport=started.transport, config_error=started.config_error)
 
 
 class _RequireBearer:
@@ -289,7 +287,7 @@ def app() -> Starlette:
 
 def serve(
     server: PolarMCPServer,
-    settings: Settings | None,
+    started: Startup,
     *,
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
@@ -311,7 +309,7 @@ def serve(
             AUTH_TOKEN_ENV,
         )
         return EXIT_USAGE
-    if settings is not None and not settings.access_token and not settings.demo:
+    if started.config_error is None and not started.settings.access_token and not started.settings.demo:
         logger.warning("POLAR_ACCESS_TOKEN is not set: list_customers will answer with setup instructions")
     if not is_loopback(host) and not config.allowed_hosts:
         logger.warning(
@@ -322,10 +320,9 @@ def serve(
         )
     raise_file_limit()
     if workers > 1:
-        return _serve_workers(settings, host=host, port=port, workers=workers)
+        return _serve_workers(started.settings, host=host, port=port, workers=workers)
     asgi = create_app(
         server,
-        settings=settings,
         auth_token=config.auth_token,
         allowed_hosts=config.allowed_hosts,
         allowed_origins=config.allowed_origins,
@@ -341,7 +338,7 @@ def serve(
     return 0
 
 
-def _serve_workers(settings: Settings | None, *, host: str, port: int, workers: int) -> int:
+def _serve_workers(settings: Settings, *, host: str, port: int, workers: int) -> int:
     """Run `workers` processes of the `app` factory on one listening socket of our own.
 
     uvicorn's own `--workers` socket is made without `IPPROTO_TCP`, so asyncio never sets
@@ -351,7 +348,7 @@ def _serve_workers(settings: Settings | None, *, host: str, port: int, workers: 
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    if settings is not None and settings.demo:
+    if settings.demo:
         os.environ["POLAR_MCP_DEMO"] = "1"  # workers build their server from the environment
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -1,9 +1,12 @@
-"""The MCP server: `build_server` registers every tool, and tool failures become one actionable message."""
+"""The MCP server: `build_server` registers every tool, and this is the one boundary where a failure,
+expected or not, becomes the one or two actionable sentences the model reads."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import traceback
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -12,24 +15,25 @@ import httpx
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, InputRequiredResult
+from mcp_types import Tool as MCPTool
 from pydantic import ValidationError
 
 from polar_mcp import __version__
 from polar_mcp.config import Settings
 from polar_mcp.errors import ConfigError, PolarMCPError
-from polar_mcp.polar import PolarClient
-from polar_mcp.schema import lean_arguments, lean_output
-from polar_mcp.text import redact
-from polar_mcp.toolkit import (
-    Tool,
-    ToolContext,
+from polar_mcp.polar.client import PolarClient
+from polar_mcp.sanitize import redact
+from polar_mcp.snapshots.store import SnapshotStore
+from polar_mcp.tools import TOOLS
+from polar_mcp.tools.arguments import (
     describe_boolean_numbers,
     describe_unknown_arguments,
     describe_unknown_tool,
     describe_validation_error,
 )
-from polar_mcp.tools import TOOLS
-from polar_mcp.views import apps_extension
+from polar_mcp.tools.base import READ_ONLY, Handler, Tool, ToolContext
+from polar_mcp.tools.schema import lean_arguments, lean_output
+from polar_mcp.views import apps_extension, tool_meta
 
 __all__ = ["INSTRUCTIONS", "CallerLink", "PolarMCPServer", "build_server", "caller_link"]
 
@@ -69,13 +73,52 @@ caller_link: ContextVar[CallerLink | None] = ContextVar("polar_mcp_caller_link",
 
 
 class PolarMCPServer(MCPServer):
-    """MCPServer whose tool failures, expected or not, read as one or two actionable sentences, with no
-    SDK prefix or stack; the details of an unexpected failure go to the log (stderr)."""
+    """MCPServer whose tools are the project's `Tool` records, whose published schemas are lean, and
+    whose tool failures read as one or two actionable sentences with no SDK prefix or stack; the
+    details of an unexpected failure go to the log (stderr)."""
 
-    polar: PolarClient
-    """The shared Polar client; whoever runs the server closes it with `await server.polar.aclose()`."""
+    def __init__(self, context: ToolContext, tools: Sequence[Tool] = TOOLS) -> None:
+        super().__init__(
+            name="polar-mcp",
+            title="Polar customers",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            extensions=[apps_extension()],
+        )
+        self.context = context
+        self.tools_by_name = {tool.name: tool for tool in tools}
+        self._published: dict[str, MCPTool] | None = None
+        for tool in tools:
+            self.add_tool(
+                _bound(tool.handler, context),
+                name=tool.name,
+                title=tool.title,
+                description=tool.description,
+                annotations=READ_ONLY,
+                meta=tool_meta(tool.view),
+            )
 
-    tools_by_name: dict[str, Tool]
+    @property
+    def polar(self) -> PolarClient:
+        """The shared Polar client; whoever runs the server closes it with `await server.polar.aclose()`."""
+        return self.context.polar
+
+    async def list_tools(self) -> list[MCPTool]:
+        """The tools as every conversation pays for them: schemas leaned once, meaning unchanged."""
+        return list((await self._published_tools()).values())
+
+    async def _published_tools(self) -> dict[str, MCPTool]:
+        if self._published is None:
+            self._published = {
+                tool.name: tool.model_copy(
+                    update={
+                        "input_schema": lean_arguments(tool.input_schema),
+                        "output_schema": lean_output(tool.output_schema),
+                    }
+                )
+                for tool in await super().list_tools()
+            }
+        return self._published
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
@@ -95,32 +138,29 @@ class PolarMCPServer(MCPServer):
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None
     ) -> CallToolResult | InputRequiredResult:
         tool = self.tools_by_name.get(name)
-        registered = self._tool_manager.get_tool(name)
-        if registered is None:
-            raise ToolError(describe_unknown_tool(name, [t.name for t in self._tool_manager.list_tools()]))
-        if tool is not None:
-            properties: dict[str, Any] = registered.parameters.get("properties", {})
-            unknown = sorted(set(arguments) - set(properties))
-            if unknown:
-                raise ToolError(describe_unknown_arguments(unknown, tool))
-            # pydantic reads true as 1 for an integer; a model that sends limit=true meant something else.
-            booleans = [
-                key
-                for key, value in arguments.items()
-                if isinstance(value, bool) and _integer(properties[key])
-            ]
-            if booleans:
-                raise ToolError(describe_boolean_numbers(booleans, tool))
+        if tool is None:
+            raise ToolError(describe_unknown_tool(name, list(self.tools_by_name)))
+        unknown = sorted(set(arguments) - set(tool.argument_hints))
+        if unknown:
+            raise ToolError(describe_unknown_arguments(unknown, tool))
+        # pydantic reads true as 1 for an integer; a model that sends limit=true meant something else.
+        properties: dict[str, Any] = (await self._published_tools())[name].input_schema.get("properties", {})
+        booleans = [
+            key
+            for key, value in arguments.items()
+            if isinstance(value, bool) and _integer(properties.get(key, {}))
+        ]
+        if booleans:
+            raise ToolError(describe_boolean_numbers(booleans, tool))
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             cause = _root_cause(exc)
-            if isinstance(cause, ValidationError) and tool is not None:
+            if isinstance(cause, ValidationError):
                 raise ToolError(describe_validation_error(cause, tool)) from cause
-            if isinstance(cause, PolarMCPError):
+            if isinstance(cause, PolarMCPError | ToolError):
+                # Raised on purpose, by the Polar client or a tool, in words the model can act on.
                 raise ToolError(str(cause)) from cause
-            if isinstance(cause, ToolError):
-                raise ToolError(str(cause)) from cause  # raised on purpose by a tool, in its own words
             raise ToolError(self._unexpected(name, cause)) from cause
         except Exception as exc:  # nothing may reach the model as a stack or a raw message
             raise ToolError(self._unexpected(name, exc)) from exc
@@ -128,12 +168,29 @@ class PolarMCPServer(MCPServer):
     def _unexpected(self, name: str, exc: BaseException) -> str:
         """Log the whole story (token redacted) and give the model two sentences it can act on."""
         details = "".join(traceback.format_exception(exc))
-        logger.error("%s failed unexpectedly:\n%s", name, redact(details, self.polar.settings.access_token))
+        logger.error("%s failed unexpectedly:\n%s", name, redact(details, self.context.settings.access_token))
         return (
             f"{name} failed on an unexpected problem ({type(exc).__name__}); the details are in the "
             "polar-mcp server's log. Try the call again; if it fails the same way, report it to the "
             "polar-mcp maintainers with that log."
         )
+
+
+def _bound(handler: Handler, context: ToolContext) -> Handler:
+    """`handler` with its `ToolContext` given: the SDK sees the typed arguments alone (its input schema),
+    and a server started with a bad environment answers every call with what to fix."""
+    signature = inspect.signature(handler, eval_str=True)
+    arguments = list(signature.parameters.values())[1:]  # the first is the ToolContext
+
+    async def call(**kwargs: Any) -> CallToolResult:
+        if context.config_error is not None:
+            raise context.config_error
+        return await handler(context, **kwargs)
+
+    call.__name__ = handler.__name__
+    call.__doc__ = handler.__doc__
+    call.__signature__ = signature.replace(parameters=arguments)  # type: ignore[attr-defined]
+    return call
 
 
 def _integer(schema: dict[str, Any]) -> bool:
@@ -156,36 +213,22 @@ def build_server(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     client: PolarClient | None = None,
+    config_error: ConfigError | None = None,
+    tools: Sequence[Tool] = TOOLS,
 ) -> PolarMCPServer:
-    """Build the server. Tests pass a transport (a fake Polar); `None` settings reads the environment.
+    """Build the server. Tests pass a transport (a fake Polar) or a client; `None` settings start from the
+    environment as `polar-mcp` does (`polar_mcp.startup`).
 
     A bad environment does not stop the server: it starts, lists its tools, and each call explains
     which variable to fix, because an MCP client shows a dead server far less clearly than a tool error.
     """
-    config_error: ConfigError | None = None
     if settings is None:
-        try:
-            settings = Settings.from_env()
-        except ConfigError as exc:
-            config_error = exc
-            settings = Settings()
+        from polar_mcp.startup import start
+
+        started = start()
+        settings, transport, config_error = started.settings, started.transport, started.config_error
     polar = client or PolarClient(settings, transport=transport)
-    server = PolarMCPServer(
-        name="polar-mcp",
-        title="Polar customers",
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        extensions=[apps_extension()],
+    context = ToolContext(
+        settings=settings, polar=polar, snapshots=SnapshotStore(settings, polar), config_error=config_error
     )
-    server.polar = polar
-    server.tools_by_name = {}
-    context = ToolContext(settings=settings, polar=polar, config_error=config_error)
-    for tool in TOOLS:
-        tool.register(server, context)
-        server.tools_by_name[tool.name] = tool
-    for registered in server._tool_manager.list_tools():
-        registered.parameters = lean_arguments(registered.parameters)
-        registered.fn_metadata.output_schema = lean_output(registered.fn_metadata.output_schema)
-        if registered.annotations is not None and registered.annotations.title == registered.title:
-            registered.annotations.title = None  # the tool's own title says it once
-    return server
+    return PolarMCPServer(context, tools)

@@ -15,10 +15,10 @@ import pytest
 import uvicorn
 
 from polar_mcp.config import Settings
-from polar_mcp.polar import PolarClient
-from polar_mcp.sample import sample_customers
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, asgi_app
+from polar_mcp.demo.organization import sample_customers
+from polar_mcp.polar.client import PolarClient
 from polar_mcp.server import PolarMCPServer, build_server
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, asgi_app
 from polar_mcp.tools import TOOLS
 
 DATA = Path(__file__).parent / "data"

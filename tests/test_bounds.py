@@ -11,14 +11,15 @@ import anyio
 import httpx
 import pytest
 from mcp import Client
-from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult, TextContent
 
 from polar_mcp.config import Settings
-from polar_mcp.polar import PolarClient
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar
+from polar_mcp.polar.client import PolarClient
 from polar_mcp.server import PolarMCPServer, build_server
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar
-from polar_mcp.toolkit import Tool, ToolContext
 from polar_mcp.tools import TOOLS
+from polar_mcp.tools.base import Tool, ToolContext
+from polar_mcp.views import CUSTOMERS_TABLE
 from tests.conftest import make_server
 
 pytestmark = pytest.mark.anyio
@@ -88,13 +89,18 @@ async def test_arguments_at_their_bounds_are_accepted(fake: FakePolar) -> None:
     assert len(fake.requests) == 1
 
 
-def _counting_tool(server: MCPServer, context: ToolContext) -> None:
-    @server.tool(name="count")
-    async def count(seats: int | str, flag: int | bool = 0) -> str:
-        return f"{seats!r} {flag!r}"
+async def count(context: ToolContext, seats: int | str, flag: int | bool = 0) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=f"{seats!r} {flag!r}")])
 
 
-COUNTING = Tool(name="count", register=_counting_tool, argument_hints={"seats": "a number or a text"})
+COUNTING = Tool(
+    name="count",
+    title="Count",
+    description="Counts.",
+    handler=count,
+    view=CUSTOMERS_TABLE,
+    argument_hints={"seats": "a number or a text", "flag": "a number or a boolean"},
+)
 
 
 @pytest.mark.parametrize(
@@ -108,9 +114,10 @@ COUNTING = Tool(name="count", register=_counting_tool, argument_hints={"seats": 
 async def test_a_boolean_is_refused_where_a_type_list_allows_integers_but_not_booleans(
     fake: FakePolar, monkeypatch: pytest.MonkeyPatch, arguments: dict[str, Any], expected: str
 ) -> None:
-    monkeypatch.setattr("polar_mcp.server.TOOLS", (*TOOLS, COUNTING))
+    config = Settings(access_token=DEFAULT_TOKEN)
+    server = build_server(config, transport=httpx.MockTransport(fake), tools=(*TOOLS, COUNTING))
     with anyio.fail_after(10):
-        async with Client(make_server(fake)) as client:
+        async with Client(server) as client:
             listed = {tool.name: tool for tool in (await client.list_tools()).tools}
             result = await client.call_tool("count", arguments)
     properties = listed["count"].input_schema["properties"]

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from polar_mcp import __version__
-from polar_mcp.standin import DEFAULT_TOKEN
+from polar_mcp.demo.fake import DEFAULT_TOKEN
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -111,10 +111,12 @@ def test_call_never_prints_escape_or_control_sequences(
     import anyio
     import httpx
 
-    from polar_mcp import cli, polar
+    from polar_mcp import cli
     from polar_mcp.config import Settings
-    from polar_mcp.sample import sample_customers
-    from polar_mcp.standin import FakePolar
+    from polar_mcp.demo.fake import FakePolar
+    from polar_mcp.demo.organization import sample_customers
+    from polar_mcp.polar import client as polar
+    from polar_mcp.startup import Startup
 
     customers = sample_customers(3, seed=1)
     customers[0]["name"] = HOSTILE_NAME
@@ -122,7 +124,10 @@ def test_call_never_prints_escape_or_control_sequences(
     monkeypatch.setattr(polar, "clean_value", lambda value: value)
     settings = Settings(access_token=DEFAULT_TOKEN)
     transport = httpx.MockTransport(FakePolar(customers))
-    assert anyio.run(cli._call, settings, transport, "list_customers", '{"sorting": ["name"]}', as_json) == 0
+    assert (
+        anyio.run(cli._call, Startup(settings, transport), "list_customers", '{"sorting": ["name"]}', as_json)
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Eve]0;owned[2Jexe.pdf31m" in out
     assert not any(char in out for char in "\x1b\x07\u202e\x9b")

@@ -11,7 +11,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from polar_mcp.cli import TERMINAL_HINT
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar
 from tests.conftest import TOOL_NAMES
 
 pytestmark = pytest.mark.anyio

@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from polar_mcp.config import Settings
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, Fault, Grant
+from polar_mcp.demo.fake_export import EXPORT_HEADER
 from polar_mcp.errors import (
     AuthError,
     InvalidResponse,
@@ -22,10 +24,8 @@ from polar_mcp.errors import (
     SnapshotTooLarge,
     UpstreamError,
 )
-from polar_mcp.export import COLUMNS, ExportedCustomer, ExportParser, NotCsv
-from polar_mcp.polar import PolarClient
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, Fault, Grant
-from polar_mcp.standin_export import EXPORT_HEADER
+from polar_mcp.polar.client import PolarClient
+from polar_mcp.polar.export import COLUMNS, ExportedCustomer, ExportParser, ExportStats, NotCsv
 
 ORG = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
 OTHER_ORG = "0b8e1d0a-4f7c-4a53-9d5e-3f2f4d9b6c11"
@@ -216,7 +216,7 @@ def test_parser_counts_malformed_rows_and_never_stops() -> None:
 
 
 def test_parser_recovers_from_a_stray_quote(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("polar_mcp.export.MAX_RECORD_CHARS", 500)
+    monkeypatch.setattr("polar_mcp.polar.export.MAX_RECORD_CHARS", 500)
     body = HEADER + 'c0,"unclosed,2024-01-01T00:00:00+00:00,,,,,,,,,,\r\n' + GOOD * 20
     rows, parser = parse_all(body.encode(), 50)
     assert len(rows) == 20 and parser.stats.malformed == 1
@@ -244,7 +244,7 @@ def test_parser_refuses_a_body_that_is_not_the_export(body: bytes) -> None:
 
 
 def test_parser_refuses_a_body_without_line_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("polar_mcp.export.MAX_RECORD_CHARS", 100)
+    monkeypatch.setattr("polar_mcp.polar.export.MAX_RECORD_CHARS", 100)
     with pytest.raises(NotCsv, match="no line break"):
         parse_all(b"x" * 1000, 64)
 
@@ -296,10 +296,22 @@ async def test_client_sends_the_organization_ids(fake: FakePolar) -> None:
 
 
 @pytest.mark.anyio
-async def test_client_stops_beyond_the_bound_naming_the_variable(fake: FakePolar) -> None:
-    with pytest.raises(SnapshotTooLarge, match="POLAR_MCP_SNAPSHOT_MAX"):
-        await export_all(client_for(fake), max_customers=50)
-    assert len(await export_all(client_for(fake), max_customers=len(fake.customers))) == len(fake.customers)
+async def test_progress_sees_running_counts_and_can_stop_the_download(fake: FakePolar) -> None:
+    seen: list[int] = []
+
+    def stop_beyond_fifty(stats: ExportStats) -> None:
+        seen.append(stats.customers)
+        if stats.customers > 50:
+            raise SnapshotTooLarge("more than 50")
+
+    with pytest.raises(SnapshotTooLarge):
+        await export_all(client_for(fake), progress=stop_beyond_fifty)
+    assert seen and seen[-1] > 50 and seen == sorted(seen)
+    counted: list[int] = []
+    assert len(await export_all(client_for(fake), progress=lambda s: counted.append(s.customers))) == len(
+        fake.customers
+    )
+    assert counted[-1] == len(fake.customers)
 
 
 FAILURES = [

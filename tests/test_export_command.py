@@ -14,9 +14,9 @@ import pytest
 
 from polar_mcp.cli import main
 from polar_mcp.config import Settings
-from polar_mcp.export import COLUMNS
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, Fault
 from polar_mcp.export_command import run_export
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, Fault
+from polar_mcp.polar.export import COLUMNS
 from tests.test_cli import run
 
 

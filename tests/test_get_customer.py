@@ -12,13 +12,13 @@ import jsonschema
 import pytest
 from mcp import Client
 
-from polar_mcp.card import money, price
 from polar_mcp.config import Settings
-from polar_mcp.polar import PRODUCT_NAME_TTL, PolarClient
-from polar_mcp.sample_billing import STATE_STATUSES
+from polar_mcp.demo.billing import STATE_STATUSES
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, Fault, Grant
+from polar_mcp.polar.client import PRODUCT_NAME_TTL, PolarClient
 from polar_mcp.server import PolarMCPServer, build_server
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, Fault, Grant
 from polar_mcp.tools.get_customer import NO_PRODUCT_SCOPE_NOTE, NO_SUBSCRIPTION_NOTE
+from polar_mcp.tools.money import money, price
 from tests.conftest import make_server
 
 pytestmark = pytest.mark.anyio

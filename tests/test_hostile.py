@@ -12,10 +12,10 @@ from mcp import Client
 
 from polar_mcp import errors
 from polar_mcp.config import Settings
-from polar_mcp.endpoints import CUSTOMERS as CUSTOMERS_ENDPOINT
-from polar_mcp.endpoints import EXPORT as EXPORT_ENDPOINT
-from polar_mcp.polar import MAX_JSON_DEPTH, PolarClient
-from polar_mcp.query import CustomerQuery
+from polar_mcp.polar.client import MAX_JSON_DEPTH, PolarClient
+from polar_mcp.polar.endpoints import CUSTOMERS as CUSTOMERS_ENDPOINT
+from polar_mcp.polar.endpoints import EXPORT as EXPORT_ENDPOINT
+from polar_mcp.polar.query import CustomerQuery
 from polar_mcp.server import build_server
 from tests.hostile import (
     HostileUpstream,

@@ -25,11 +25,12 @@ from mcp.client.streamable_http import streamable_http_client
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from polar_mcp.config import Settings
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, asgi_app
+from polar_mcp.demo.organization import sample_customers
 from polar_mcp.http import HttpConfig, create_app, is_loopback, serve
-from polar_mcp.polar import PolarClient
-from polar_mcp.sample import sample_customers
+from polar_mcp.polar.client import PolarClient
 from polar_mcp.server import PolarMCPServer, build_server
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, asgi_app
+from polar_mcp.startup import Startup
 from tests.conftest import TOOL_NAMES, free_port
 
 AUTH = "team-secret-4f7c1d9e2b6a8053"  # the shared secret clients present to our server
@@ -356,7 +357,7 @@ def test_refuses_to_listen_beyond_loopback_without_an_auth_token(
     host: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = Settings(access_token=DEFAULT_TOKEN)
-    assert serve(build_server(settings), settings, host=host, port=0) == 2
+    assert serve(build_server(settings), Startup(settings), host=host, port=0) == 2
     assert "refusing to listen" in caplog.text
     assert "POLAR_MCP_AUTH_TOKEN" in caplog.text
     assert DEFAULT_TOKEN not in caplog.text

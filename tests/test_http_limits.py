@@ -19,8 +19,9 @@ from polar_mcp import http as http_module
 from polar_mcp.config import Settings
 from polar_mcp.http import create_app, serve
 from polar_mcp.limits import GuardedH11Protocol, McpEndpoint, uvicorn_options
-from polar_mcp.runtime import BurstFilter
+from polar_mcp.logs import BurstFilter
 from polar_mcp.server import build_server
+from polar_mcp.startup import Startup
 from tests.hostile import HostileUpstream, hold
 from tests.test_http import MCP_HEADERS, TOOL_CALL, _Uvicorn
 
@@ -178,7 +179,7 @@ def test_serve_binds_ipv6_loopback_and_applies_the_limits(
     monkeypatch.setattr(uvicorn_module, "run", lambda app, **options: seen.update(options))
     monkeypatch.setattr(http_module, "raise_file_limit", lambda: None)
     settings = Settings(access_token=TOKEN)
-    assert serve(build_server(settings), settings, host=host, port=8123) == 0
+    assert serve(build_server(settings), Startup(settings), host=host, port=8123) == 0
     assert seen["host"] == bound
     assert seen["http"] == "polar_mcp.limits:GuardedH11Protocol" and seen["limit_concurrency"] > 0
     assert seen["timeout_keep_alive"] > 0 and seen["h11_max_incomplete_event_size"] > 0

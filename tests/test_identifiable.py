@@ -6,7 +6,7 @@ import anyio
 import pytest
 from mcp import Client
 
-from polar_mcp.standin import FakePolar
+from polar_mcp.demo.fake import FakePolar
 from tests.conftest import make_server
 from tests.test_tool import parse_row, text_of
 

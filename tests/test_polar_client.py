@@ -11,17 +11,11 @@ from mcp import Client
 
 from polar_mcp import errors
 from polar_mcp.config import Settings
-from polar_mcp.failures import (
-    call_budget,
-    error_for_response,
-    error_for_transport,
-    parse_retry_after,
-    retry_delay,
-    should_retry,
-)
-from polar_mcp.polar import PolarClient
-from polar_mcp.query import CustomerQuery
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, Fault, Grant
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, Fault, Grant
+from polar_mcp.polar.client import PolarClient
+from polar_mcp.polar.error_map import error_for_response, error_for_transport
+from polar_mcp.polar.query import CustomerQuery
+from polar_mcp.polar.retry import call_budget, parse_retry_after, retry_delay, should_retry
 from tests.conftest import TOOL_NAMES, make_server
 
 SETTINGS = Settings(access_token=DEFAULT_TOKEN)

@@ -14,13 +14,13 @@ import quicktok
 from mcp import Client
 
 from polar_mcp.config import Settings
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, Fault
+from polar_mcp.demo.fake_export import EXPORT_HEADER
+from polar_mcp.demo.organization import sample_customers
 from polar_mcp.errors import AuthError
-from polar_mcp.polar import PolarClient
-from polar_mcp.sample import sample_customers
+from polar_mcp.polar.client import PolarClient
 from polar_mcp.server import PolarMCPServer, build_server
-from polar_mcp.snapshot import SnapshotStore, snapshot_key
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, Fault
-from polar_mcp.standin_export import EXPORT_HEADER
+from polar_mcp.snapshots.store import SnapshotStore, snapshot_key
 from polar_mcp.tools import TOOLS
 from polar_mcp.tools.query_customers import snapshot_line
 from tests.conftest import make_server

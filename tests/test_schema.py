@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from pydantic import BaseModel
 
-from polar_mcp.schema import lean_output, lean_schema, merge_types
+from polar_mcp.tools.schema import lean_output, lean_schema, merge_types
 
 STRING = {"type": "string", "maxLength": 3}
 INTEGER = {"type": "integer", "minimum": 0}

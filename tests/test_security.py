@@ -10,9 +10,9 @@ import pytest
 from mcp import Client
 
 from polar_mcp.config import Settings
-from polar_mcp.polar import PolarClient
+from polar_mcp.demo.fake import FakePolar, Fault, Grant
+from polar_mcp.polar.client import PolarClient
 from polar_mcp.server import build_server
-from polar_mcp.standin import FakePolar, Fault, Grant
 
 pytestmark = pytest.mark.anyio
 

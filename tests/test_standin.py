@@ -12,8 +12,8 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from polar_mcp.sample import sample_customers
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar
+from polar_mcp.demo.organization import sample_customers
 from tests.conftest import DATA, OPENAPI
 
 OPERATION = OPENAPI["paths"]["/v1/customers/"]["get"]

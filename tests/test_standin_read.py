@@ -14,9 +14,9 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from polar_mcp.sample import demo_customers, sample_customers
-from polar_mcp.sample_billing import ACTIVE_STATUSES, STATE_STATUSES, holdings_of, sample_holdings
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar, Fault, Grant
+from polar_mcp.demo.billing import ACTIVE_STATUSES, STATE_STATUSES, holdings_of, sample_holdings
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, Fault, Grant
+from polar_mcp.demo.organization import demo_customers, sample_customers
 from tests.conftest import DATA
 
 READ_OPENAPI = json.loads((DATA / "customers-read.openapi.json").read_text())

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from polar_mcp.text import clean, clean_lines, clean_value, json_needs_cleaning, redact, relay
+from polar_mcp.sanitize import clean, clean_lines, clean_value, json_needs_cleaning, redact, relay
 
 # Each row: a name for the case, the input, and exactly what must come out.
 CLEAN = [

@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 from mcp import Client
 
+from polar_mcp.demo.fake import FakePolar, Fault
 from polar_mcp.server import PolarMCPServer
-from polar_mcp.standin import FakePolar, Fault
 from polar_mcp.tools.list_customers import DEFAULT_FIELDS, render_page
 from tests.conftest import make_server
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from polar_mcp.toolkit import Tool
 from polar_mcp.tools import get_customer, list_customers, query_customers
+from polar_mcp.tools.base import Tool
 
 __all__ = ["TOOLS"]
 

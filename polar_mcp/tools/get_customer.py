@@ -1,24 +1,30 @@
-"""The `get_customer` tool: one customer's subscriptions, benefits and meters, by ID, external ID or email."""
+"""The `get_customer` tool: one customer's card (profile, subscriptions, benefits, meters) by ID, external ID
+or email: its arguments, its function, the card it builds and the text the model reads.
+
+The state is read leniently, as the list is: fields may be absent or null, and benefit types newer
+than this release pass through under their own name. Every string in it was cleaned
+(`polar_mcp.sanitize`) by the Polar client, the one boundary where upstream text comes in.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
-from pydantic import UUID4, Field
+from pydantic import UUID4, BaseModel, ConfigDict, Field
 
-from polar_mcp.card import CustomerCard, build_card, price
-from polar_mcp.errors import PolarError, PolarMCPError, ScopeError
-from polar_mcp.failures import not_found_error
-from polar_mcp.models import summarize
-from polar_mcp.query import CustomerQuery
-from polar_mcp.render import cell, metadata_text
-from polar_mcp.toolkit import Tool, ToolContext, read_only
-from polar_mcp.views import CUSTOMER_CARD, tool_meta
+from polar_mcp.config import Settings
+from polar_mcp.errors import NotFound, PolarError, ScopeError
+from polar_mcp.polar.models import summarize, to_date
+from polar_mcp.polar.query import CustomerQuery
+from polar_mcp.tools.base import Tool, ToolContext
+from polar_mcp.tools.money import price
+from polar_mcp.tools.render import cell, metadata_text
+from polar_mcp.tools.schema import text_when_set
+from polar_mcp.views import CUSTOMER_CARD
 
-__all__ = ["NAME", "TOOL", "render_card"]
+__all__ = ["CUSTOMER_FIELDS", "NAME", "TOOL", "CustomerCard", "build_card", "get_customer", "render_card"]
 
 NAME = "get_customer"
 TITLE = "Get one Polar customer"
@@ -46,50 +52,88 @@ NO_SUBSCRIPTION_NOTE = (
     "list_customers active=true counts them: do not conclude the customer never paid."
 )
 NO_PRODUCT_SCOPE_NOTE = "Product names need the products:read scope; product IDs are shown instead."
+MAX_CARD_ITEMS = 100  # of each list in a customer's state; a real customer has a handful
+CUSTOMER_FIELDS = ("id", "name", "email", "external_id", "type", "country", "created_at", "metadata")
 
 
-def register(server: MCPServer, context: ToolContext) -> None:
-    """Add `get_customer` to `server`."""
-
-    @server.tool(
-        name=NAME,
-        title=TITLE,
-        description=DESCRIPTION,
-        annotations=read_only(TITLE),
-        meta=tool_meta(CUSTOMER_CARD),
-    )
-    async def get_customer(
-        id: Annotated[
-            UUID4 | None, Field(description="Polar customer ID.", json_schema_extra={"maxLength": 36})
-        ] = None,
-        external_id: Annotated[
-            str | None, Field(min_length=1, max_length=500, description="The seller's own ID.")
-        ] = None,
-        email: Annotated[str | None, Field(min_length=1, max_length=320, description="Exact email.")] = None,
-    ) -> Annotated[CallToolResult, CustomerCard]:
-        """One Polar customer with subscriptions, benefits and meters."""
-        _check_identifiers({"id": id, "external_id": external_id, "email": email})
-        context.check_ready()
-        try:
-            if id is not None:
-                state = await context.polar.customer_state(customer_id=str(id))
-            elif external_id is not None:
-                state = await context.polar.customer_state(external_id=external_id)
-            else:
-                assert email is not None  # exactly one identifier was checked above
-                state = await _state_by_email(context, email)
-        except PolarMCPError as exc:
-            raise ToolError(str(exc)) from exc
-        names, notes = await _product_names(context, state)
-        if not state.get("active_subscriptions"):
-            notes.append(NO_SUBSCRIPTION_NOTE)
-        card = build_card(state, names, notes, context.notice)
-        return CallToolResult(
-            content=[TextContent(type="text", text=render_card(card))], structured_content=card
-        )
+# The keys of each item are listed in the README; here only what a reader of the values must know.
+CARD_SCHEMA_DESCRIPTION = (
+    "Amounts in minor units, prices as text; benefits grouped by type; dates are UTC days."
+)
 
 
-TOOL = Tool(name=NAME, register=register, argument_hints=ARGUMENT_HINTS, argument_aliases=ARGUMENT_ALIASES)
+class CustomerCard(BaseModel):
+    """One customer's card: profile, active and trialing subscriptions, benefits by type, meters, notes."""
+
+    model_config = ConfigDict(json_schema_extra={"description": CARD_SCHEMA_DESCRIPTION})
+
+    # Plain objects documented once, above, in words: nested item schemas and a description per field
+    # cost every conversation context and every client validation time, and the text carries the facts.
+    customer: dict[str, Any]
+    subscriptions: list[dict[str, Any]]
+    benefits: list[dict[str, Any]]
+    meters: list[dict[str, Any]]
+    notes: list[str]
+    notice: str | None = Field(default=None, json_schema_extra=text_when_set)
+
+
+def build_card(
+    state: dict[str, Any], product_names: dict[str, str], notes: list[str], notice: str | None = None
+) -> dict[str, Any]:
+    """The card as a dict (a `CustomerCard`)."""
+    summary = summarize(state)
+    customer = {name: summary.get(name) for name in CUSTOMER_FIELDS}
+    notes = list(notes)
+    subscriptions = [
+        _card_subscription(s, product_names) for s in _bounded(state, "active_subscriptions", notes)
+    ]
+    card: dict[str, Any] = {
+        "customer": customer,
+        "subscriptions": subscriptions,
+        "benefits": _benefits(_bounded(state, "granted_benefits", notes)),
+        "meters": [_meter(m) for m in _bounded(state, "active_meters", notes)],
+        "notes": notes,
+    }
+    if notice is not None:
+        card["notice"] = notice
+    return card
+
+
+async def get_customer(
+    context: ToolContext,
+    id: Annotated[
+        UUID4 | None, Field(description="Polar customer ID.", json_schema_extra={"maxLength": 36})
+    ] = None,
+    external_id: Annotated[
+        str | None, Field(min_length=1, max_length=500, description="The seller's own ID.")
+    ] = None,
+    email: Annotated[str | None, Field(min_length=1, max_length=320, description="Exact email.")] = None,
+) -> Annotated[CallToolResult, CustomerCard]:
+    """One Polar customer with subscriptions, benefits and meters."""
+    _check_identifiers({"id": id, "external_id": external_id, "email": email})
+    if id is not None:
+        state = await context.polar.customer_state(customer_id=str(id))
+    elif external_id is not None:
+        state = await context.polar.customer_state(external_id=external_id)
+    else:
+        assert email is not None  # exactly one identifier was checked above
+        state = await _state_by_email(context, email)
+    names, notes = await _product_names(context, state)
+    if not state.get("active_subscriptions"):
+        notes.append(NO_SUBSCRIPTION_NOTE)
+    card = build_card(state, names, notes, context.notice)
+    return CallToolResult(content=[TextContent(type="text", text=render_card(card))], structured_content=card)
+
+
+TOOL = Tool(
+    name=NAME,
+    title=TITLE,
+    description=DESCRIPTION,
+    handler=get_customer,
+    view=CUSTOMER_CARD,
+    argument_hints=ARGUMENT_HINTS,
+    argument_aliases=ARGUMENT_ALIASES,
+)
 
 
 def _check_identifiers(given: dict[str, Any]) -> None:
@@ -115,7 +159,7 @@ async def _state_by_email(context: ToolContext, email: str) -> dict[str, Any]:
     page = await context.polar.list_customers(CustomerQuery(email=email, limit=MAX_EMAIL_MATCHES))
     matches = page.items[:MAX_EMAIL_MATCHES]  # never more than was asked for
     if not matches:
-        raise not_found_error(context.settings, f"no customer has email {email!r}")
+        raise _not_found(context.settings, f"no customer has email {email!r}")
     if len(matches) > 1:
         total = max(page.pagination.total_count, len(matches))
         rows = [_match_row(summarize(match)) for match in matches]
@@ -126,8 +170,16 @@ async def _state_by_email(context: ToolContext, email: str) -> dict[str, Any]:
         )
     customer_id = matches[0].get("id")
     if not isinstance(customer_id, str):
-        raise not_found_error(context.settings, f"no customer has email {email!r}")
+        raise _not_found(context.settings, f"no customer has email {email!r}")
     return await context.polar.customer_state(customer_id=customer_id)
+
+
+def _not_found(settings: Settings, what: str) -> NotFound:
+    """No customer has this email: say where it was looked for and how to search instead."""
+    return NotFound(
+        f"In {settings.environment_label}, {what}. list_customers with query finds customers by part of "
+        "their name, email or external ID."
+    )
 
 
 def _match_row(record: dict[str, Any]) -> str:
@@ -235,3 +287,72 @@ def _number(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return f"{value:,}" if isinstance(value, int | float) and not isinstance(value, bool) else "?"
+
+
+def _card_subscription(item: dict[str, Any], product_names: dict[str, str]) -> dict[str, Any]:
+    product_id = item.get("product_id")
+    return {
+        "id": item.get("id"),
+        "product_id": product_id,
+        "product_name": product_names.get(product_id) if isinstance(product_id, str) else None,
+        "status": item.get("status"),
+        "amount": item.get("amount"),
+        "currency": item.get("currency"),
+        "recurring_interval": item.get("recurring_interval"),
+        "price": price(item.get("amount"), item.get("currency"), item.get("recurring_interval")),
+        "current_period_end": to_date(item.get("current_period_end")),
+        "cancel_at_period_end": item.get("cancel_at_period_end") is True,
+        "ends_at": to_date(item.get("ends_at")),
+        "trial_end": to_date(item.get("trial_end")),
+        "meters": [
+            {
+                "meter_id": meter.get("meter_id"),
+                "consumed_units": meter.get("consumed_units"),
+                "credited_units": meter.get("credited_units"),
+                "amount": meter.get("amount"),
+            }
+            for meter in _dicts(item.get("meters"))
+        ],
+    }
+
+
+def _benefits(grants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for grant in grants:
+        kind = grant.get("benefit_type")
+        item = {"benefit_id": grant.get("benefit_id"), "granted_at": to_date(grant.get("granted_at"))}
+        groups.setdefault(kind if isinstance(kind, str) and kind else "unknown", []).append(item)
+    result = []
+    for kind, items in groups.items():
+        dates = sorted(str(item["granted_at"]) for item in items if item["granted_at"])
+        result.append(
+            {
+                "type": kind,
+                "count": len(items),
+                "first_granted_at": dates[0] if dates else None,
+                "last_granted_at": dates[-1] if dates else None,
+                "items": items,
+            }
+        )
+    return result
+
+
+def _meter(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "meter_id": item.get("meter_id"),
+        "consumed_units": item.get("consumed_units"),
+        "credited_units": item.get("credited_units"),
+        "balance": item.get("balance"),
+    }
+
+
+def _bounded(state: dict[str, Any], key: str, notes: list[str]) -> list[dict[str, Any]]:
+    """At most `MAX_CARD_ITEMS` of a list, whatever Polar (or something posing as it) sent."""
+    items = _dicts(state.get(key))
+    if len(items) > MAX_CARD_ITEMS:
+        notes.append(f"Only the first {MAX_CARD_ITEMS} of {len(items)} {key.replace('_', ' ')} are shown.")
+    return items[:MAX_CARD_ITEMS]
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []

@@ -6,20 +6,17 @@ import math
 from typing import Annotated, Any
 from uuid import UUID
 
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from polar_mcp.errors import PolarMCPError
-from polar_mcp.render import cell
-from polar_mcp.snapshot import Snapshot, SnapshotStore
-from polar_mcp.sql import MAX_ROWS, MAX_SQL_CHARS, QueryResult
-from polar_mcp.text import clean
-from polar_mcp.toolkit import Tool, ToolContext, read_only
-from polar_mcp.views import QUERY_CHART, tool_meta
+from polar_mcp.sanitize import clean
+from polar_mcp.snapshots.sql import MAX_ROWS, MAX_SQL_CHARS, QueryResult
+from polar_mcp.snapshots.store import Snapshot
+from polar_mcp.tools.base import Tool, ToolContext
+from polar_mcp.tools.render import cell
+from polar_mcp.views import QUERY_CHART
 
-__all__ = ["NAME", "TOOL", "QueryAnswer", "SnapshotInfo", "render_answer"]
+__all__ = ["NAME", "TOOL", "QueryAnswer", "SnapshotInfo", "query_customers", "render_answer"]
 
 NAME = "query_customers"
 TITLE = "Customers in SQL"
@@ -66,37 +63,32 @@ class QueryAnswer(BaseModel):
     notice: str = ""
 
 
-def register(server: MCPServer, context: ToolContext) -> None:
-    """Add `query_customers` to `server`, with the snapshots it keeps."""
-    store = SnapshotStore(context.settings, context.polar)
-
-    @server.tool(
-        name=NAME,
-        title=TITLE,
-        description=DESCRIPTION,
-        annotations=read_only(TITLE),
-        meta=tool_meta(QUERY_CHART),
-    )
-    async def query_customers(
-        sql: Annotated[
-            str,
-            Field(max_length=MAX_SQL_CHARS, description="One SELECT or WITH ... SELECT."),
-        ],
-        refresh: Annotated[bool, Field(description="Take a new snapshot.")] = False,
-        organization_id: Annotated[UUID | None, Field(description="Narrow to one organization.")] = None,
-    ) -> Annotated[CallToolResult, QueryAnswer]:
-        """Run one read-only SQL statement over a snapshot of every customer."""
-        context.check_ready()
-        try:
-            snapshot = await store.get([str(organization_id)] if organization_id else [], refresh=refresh)
-            result = await snapshot.query(sql)
-        except PolarMCPError as exc:
-            raise ToolError(str(exc)) from exc
-        answer, text = render_answer(result, snapshot, now=store.clock(), notice=context.notice)
-        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=answer)
+async def query_customers(
+    context: ToolContext,
+    sql: Annotated[
+        str,
+        Field(max_length=MAX_SQL_CHARS, description="One SELECT or WITH ... SELECT."),
+    ],
+    refresh: Annotated[bool, Field(description="Take a new snapshot.")] = False,
+    organization_id: Annotated[UUID | None, Field(description="Narrow to one organization.")] = None,
+) -> Annotated[CallToolResult, QueryAnswer]:
+    """Run one read-only SQL statement over a snapshot of every customer."""
+    store = context.snapshots
+    snapshot = await store.get([str(organization_id)] if organization_id else [], refresh=refresh)
+    result = await snapshot.query(sql)
+    answer, text = render_answer(result, snapshot, now=store.clock(), notice=context.notice)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=answer)
 
 
-TOOL = Tool(name=NAME, register=register, argument_hints=ARGUMENT_HINTS, argument_aliases=ARGUMENT_ALIASES)
+TOOL = Tool(
+    name=NAME,
+    title=TITLE,
+    description=DESCRIPTION,
+    handler=query_customers,
+    view=QUERY_CHART,
+    argument_hints=ARGUMENT_HINTS,
+    argument_aliases=ARGUMENT_ALIASES,
+)
 
 
 def render_answer(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-from polar_mcp.sample_billing import STATE_STATUSES, Holdings, holdings_of
+from polar_mcp.demo.billing import STATE_STATUSES, Holdings, holdings_of
 
 __all__ = ["CUSTOMER_SCOPES", "PRODUCT_SCOPES", "ReadData", "Route", "not_found", "route_read"]
 

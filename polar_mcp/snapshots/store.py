@@ -19,11 +19,12 @@ import anyio
 import anyio.to_thread
 
 from polar_mcp.config import Settings
-from polar_mcp.export import COLUMNS, ExportedCustomer, ExportStats
-from polar_mcp.polar import PolarClient
-from polar_mcp.sql import MAX_ROWS, TIME_LIMIT, QueryResult, ReadOnlyDatabase
+from polar_mcp.errors import SnapshotTooLarge
+from polar_mcp.polar.client import PolarClient
+from polar_mcp.polar.export import COLUMNS, ExportedCustomer, ExportStats
+from polar_mcp.snapshots.sql import MAX_ROWS, TIME_LIMIT, QueryResult, ReadOnlyDatabase
 
-__all__ = ["INDEXED", "Snapshot", "SnapshotStore", "snapshot_key"]
+__all__ = ["INDEXED", "Snapshot", "SnapshotStore", "snapshot_key", "too_large_message"]
 
 INDEXED = ("country", "created_at", "email_domain", "email", "external_id")
 """Columns with an index: the usual GROUP BY and WHERE targets, and the lookups."""
@@ -37,6 +38,18 @@ _SCHEMA = (
 _INSERT = f"INSERT INTO customers VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 Clock = Callable[[], float]
+
+
+def too_large_message(max_customers: int) -> str:
+    """What to do when the export holds more customers than `POLAR_MCP_SNAPSHOT_MAX` allows."""
+    return (
+        f"The customer export holds more than {max_customers:,} customers, the most a snapshot "
+        "may hold (POLAR_MCP_SNAPSHOT_MAX). Raise POLAR_MCP_SNAPSHOT_MAX in the MCP server's "
+        "environment and restart it (50,000 customers take about 30 MB of memory), or count "
+        "with list_customers, whose total_count needs no snapshot."
+    )
+
+
 SnapshotKey = tuple[str, str, tuple[str, ...]]
 
 
@@ -126,6 +139,11 @@ class SnapshotStore:
             if now - snapshot.taken_at >= self.settings.snapshot_ttl:
                 del self._snapshots[key]
 
+    def _check_size(self, stats: ExportStats) -> None:
+        """Stop the download as soon as the export holds more customers than a snapshot may."""
+        if stats.customers > self.settings.snapshot_max:
+            raise SnapshotTooLarge(too_large_message(self.settings.snapshot_max))
+
     async def _load(self, organization_ids: Sequence[str]) -> Snapshot:
         taken_at = self.clock()
         conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
@@ -147,7 +165,7 @@ class SnapshotStore:
                     group.start_soon(write)
                     async with send:
                         stats = await self.polar.export_customers(
-                            send.send, organization_ids, max_customers=self.settings.snapshot_max
+                            send.send, organization_ids, progress=self._check_size
                         )
             except BaseExceptionGroup as grouped:
                 # One failure (the export's, as a rule) is what callers expect to catch, not a group.

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from polar_mcp.text import clean_value
+from polar_mcp.sanitize import clean_value
 
 __all__ = ["COLUMNS", "HEADER_FIELDS", "ExportParser", "ExportStats", "ExportedCustomer", "NotCsv"]
 

@@ -1,73 +1,24 @@
-"""What every tool shares: its registration record, the context it runs in, and argument error texts."""
+"""The texts of argument errors, worded per tool: what was wrong and what the argument accepts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
 from pydantic import ValidationError
 
-from polar_mcp.config import Settings
-from polar_mcp.errors import ConfigError
-from polar_mcp.polar import PolarClient
+from polar_mcp.tools.base import Tool
 
 __all__ = [
-    "DEMO_NOTICE",
-    "Tool",
-    "ToolContext",
     "describe_boolean_numbers",
     "describe_unknown_arguments",
     "describe_unknown_tool",
     "describe_validation_error",
-    "read_only",
 ]
 
-DEMO_NOTICE = "DEMO DATA: a made-up sample organization, not your customers."
 _TOKEN_HINT = "the token is read from POLAR_ACCESS_TOKEN on the server, never passed as an argument"
 # Argument names no tool has, answered the same way by every tool.
 SHARED_ALIASES = {"access_token": _TOKEN_HINT, "token": _TOKEN_HINT}
-
-
-@dataclass(frozen=True)
-class ToolContext:
-    """What a tool needs at call time: settings, the one shared Polar client, and start-up problems."""
-
-    settings: Settings
-    polar: PolarClient
-    config_error: ConfigError | None = None
-
-    @property
-    def notice(self) -> str | None:
-        """The line every demo result starts with, so nobody mistakes sample data for their own."""
-        return DEMO_NOTICE if self.settings.demo else None
-
-    def check_ready(self) -> None:
-        """Raise the configuration problem as a tool error: each call explains which variable to fix."""
-        if self.config_error is not None:
-            raise ToolError(str(self.config_error))
-
-
-@dataclass(frozen=True)
-class Tool:
-    """One tool module's record: `register` adds the tool to a server; the hints word argument errors."""
-
-    name: str
-    register: Callable[[MCPServer, ToolContext], None]
-    argument_hints: Mapping[str, str]
-    """What each argument accepts, in the words an error message uses."""
-    argument_aliases: Mapping[str, str] = field(default_factory=dict)
-    """Argument names assistants reach for that the tool does not have, and what to use instead."""
-
-
-def read_only(title: str) -> ToolAnnotations:
-    """Annotations of a tool that only reads from Polar, the same for every tool here. The spec gives
-    `idempotentHint` meaning only when `readOnlyHint` is false, so it is left out; `destructiveHint` and
-    `openWorldHint` stay, as some hosts' app reviews ask for them by name."""
-    return ToolAnnotations(title=title, read_only_hint=True, destructive_hint=False, open_world_hint=True)
 
 
 def describe_validation_error(error: ValidationError, tool: Tool) -> str:

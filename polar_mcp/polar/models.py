@@ -1,4 +1,5 @@
-"""Lenient models of Polar's customer page, and the compact records the tool returns.
+"""Lenient models of Polar's answers (customer page, customer state, product page), and the compact
+customer record made from one.
 
 Polar adds customer fields and types every month or two; nothing here may fail a page because
 of a field it does not know, a null where a value used to be, or a new `type`.
@@ -9,15 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, InstanceOf, ValidationError
+from pydantic import BaseModel, ConfigDict, InstanceOf, ValidationError
 
 from polar_mcp.errors import InvalidResponse
-from polar_mcp.schema import text_when_set
 
 __all__ = [
     "ApiCustomerPage",
     "ApiProductPage",
-    "CustomerPage",
     "parse_customer_state",
     "parse_page",
     "parse_products",
@@ -68,31 +67,6 @@ class ApiCustomerState(BaseModel):
     active_subscriptions: list[dict[str, Any]] = []
     granted_benefits: list[dict[str, Any]] = []
     active_meters: list[dict[str, Any]] = []
-
-
-def _undescribed(schema: dict[str, Any]) -> None:
-    """Leave the docstring out of the schema: the tool's description already says what a page is."""
-    schema.pop("description", None)
-
-
-class CustomerPage(BaseModel):
-    """A page of customers."""
-
-    model_config = ConfigDict(json_schema_extra=_undescribed)
-
-    # Plain objects, documented in words: a typed item schema made every MCP client spend ~7 ms
-    # validating a 100-customer page against nested anyOf rules, more than our own work. Checked, not
-    # copied, when the SDK validates a result.
-    customers: list[InstanceOf[dict[str, Any]]] = Field(description="Concise records or Polar's own objects.")
-    page: int
-    limit: int
-    total_count: int
-    max_page: int
-    has_more: bool
-    next_page: int | None
-    notice: str | None = Field(
-        default=None, description="Set for sample data.", json_schema_extra=text_when_set
-    )
 
 
 def parse_page(payload: Any) -> ApiCustomerPage:

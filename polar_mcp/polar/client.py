@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -18,31 +19,29 @@ import pydantic_core
 
 from polar_mcp import __version__
 from polar_mcp.config import TOKEN_HELP, Settings
-from polar_mcp.endpoints import CUSTOMERS, EXPORT, PRODUCTS, Endpoint, customer_state_endpoint
-from polar_mcp.errors import (
-    ConfigError,
-    InvalidResponse,
-    PolarError,
-    SnapshotTooLarge,
+from polar_mcp.errors import ConfigError, InvalidResponse, PolarError
+from polar_mcp.polar.endpoints import CUSTOMERS, EXPORT, PRODUCTS, Endpoint, customer_state_endpoint
+from polar_mcp.polar.error_map import DETAIL_LIMIT, error_for_response, error_for_transport, timed_out
+from polar_mcp.polar.export import ExportedCustomer, ExportParser, ExportStats, NotCsv
+from polar_mcp.polar.models import (
+    ApiCustomerPage,
+    ApiProductPage,
+    parse_customer_state,
+    parse_page,
+    parse_products,
 )
-from polar_mcp.export import ExportedCustomer, ExportParser, ExportStats, NotCsv
-from polar_mcp.failures import (
-    DETAIL_LIMIT,
+from polar_mcp.polar.query import CustomerQuery
+from polar_mcp.polar.retry import (
     MAX_ATTEMPTS,
     MAX_CONNECTIONS,
     RETRY_BUDGET,
     call_budget,
-    error_for_response,
-    error_for_transport,
     parse_retry_after,
     pool_wait,
     retry_delay,
     should_retry,
-    timed_out,
 )
-from polar_mcp.models import ApiCustomerPage, ApiProductPage, parse_customer_state, parse_page, parse_products
-from polar_mcp.query import CustomerQuery
-from polar_mcp.text import clean_value, json_needs_cleaning, relay
+from polar_mcp.sanitize import clean_value, json_needs_cleaning, relay
 
 __all__ = ["MAX_BODY_BYTES", "MAX_JSON_DEPTH", "PRODUCT_NAME_TTL", "PolarClient"]
 
@@ -59,6 +58,8 @@ EXPORT_BATCH = 2_000  # customers handed to an export's sink at a time
 
 Sleep = Callable[[float], Awaitable[None]]
 ExportSink = Callable[[list[ExportedCustomer]], Awaitable[None]]
+ExportProgress = Callable[[ExportStats], None]
+"""Called with the running counts after each chunk of an export; it may raise to stop the download."""
 _Parsed = TypeVar("_Parsed")
 
 
@@ -208,12 +209,12 @@ class PolarClient:
         sink: ExportSink,
         organization_ids: Sequence[str] = (),
         *,
-        max_customers: int | None = None,
+        progress: ExportProgress | None = None,
     ) -> ExportStats:
         """Stream `GET /v1/customers/export`, handing `sink` the customers in batches as the CSV arrives.
 
-        More than `max_customers` rows stop the download with `SnapshotTooLarge`; malformed rows are
-        counted in the returned stats, never fatal. A body that is not the CSV is `InvalidResponse`.
+        `progress` sees the counts after every chunk and may stop the download by raising; malformed rows
+        are counted in the returned stats, never fatal. A body that is not the CSV is `InvalidResponse`.
         """
         params = [("organization_id", str(org)) for org in organization_ids]
         parser = ExportParser()
@@ -225,7 +226,8 @@ class PolarClient:
             try:
                 async for chunk in response.aiter_bytes():
                     batch += parser.feed(chunk)
-                    self._check_size(parser.stats, max_customers)
+                    if progress is not None:
+                        progress(parser.stats)
                     while len(batch) >= EXPORT_BATCH:
                         await sink(batch[:EXPORT_BATCH])
                         del batch[:EXPORT_BATCH]
@@ -235,19 +237,11 @@ class PolarClient:
             except httpx.HTTPError as exc:
                 # The body broke off after a successful status: nothing to retry within this call.
                 raise error_for_transport(exc, self.settings, 1) from None
-        self._check_size(parser.stats, max_customers)
+        if progress is not None:
+            progress(parser.stats)
         if batch:
             await sink(batch)
         return parser.stats
-
-    def _check_size(self, stats: ExportStats, max_customers: int | None) -> None:
-        if max_customers is not None and stats.customers > max_customers:
-            raise SnapshotTooLarge(
-                f"The customer export holds more than {max_customers:,} customers, the most a snapshot "
-                "may hold (POLAR_MCP_SNAPSHOT_MAX). Raise POLAR_MCP_SNAPSHOT_MAX in the MCP server's "
-                "environment and restart it (50,000 customers take about 30 MB of memory), or count "
-                "with list_customers, whose total_count needs no snapshot."
-            )
 
     def _not_csv(self, why: str) -> InvalidResponse:
         return InvalidResponse(
@@ -323,66 +317,79 @@ class PolarClient:
         from the `async with`. Read JSON with `read_body` (size-bounded); a streaming caller bounds its
         own size and cleans what it relays.
         """
+        request = self._request(endpoint, params)
+        attempt_time = self.settings.timeout * endpoint.time_factor
+        budget = _Budget(ends=anyio.current_time() + max(self.call_budget, attempt_time))
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = _Outcome()  # what is known if the deadline passes before the attempt returns
+            with anyio.CancelScope(deadline=budget.attempt_deadline(attempt_time)) as scope:
+                outcome = await self._attempt(request, endpoint, attempt)
+                if outcome.response is not None:
+                    try:
+                        yield outcome.response
+                    finally:
+                        with anyio.CancelScope(shield=True):
+                            await outcome.response.aclose()
+            delivered = outcome.response is not None
+            if scope.cancelled_caught:
+                logger.warning("Polar attempt %d ran out of time", attempt)
+                outcome = _Outcome(failure=timed_out(self.settings, attempt, attempt_time))
+            elif delivered:
+                return
+            assert outcome.failure is not None
+            if delivered or not outcome.retryable:
+                raise outcome.failure  # a body already handed over is not asked for again
+            await self._wait_to_retry(attempt, outcome, budget)
+
+    def _request(self, endpoint: Endpoint, params: Sequence[tuple[str, str]]) -> httpx.Request:
         token = self.settings.access_token
         if not token:
             raise ConfigError(f"POLAR_ACCESS_TOKEN is not set, so Polar cannot be queried. {TOKEN_HELP}")
-        client = self._client()
-        request = client.build_request(
+        return self._client().build_request(
             "GET",
             endpoint.path,
             params=httpx.QueryParams(tuple(params)),
             headers={"Authorization": f"Bearer {token}"},
         )
-        attempt_time = self.settings.timeout * endpoint.time_factor
-        budget_ends = anyio.current_time() + max(self.call_budget, attempt_time)
-        slept = 0.0
-        attempt = 0
-        while True:
-            attempt += 1
-            failure: PolarError | None = None
-            retry_after: float | None = None
-            delivered = False
-            with anyio.CancelScope(deadline=min(anyio.current_time() + attempt_time, budget_ends)) as scope:
-                try:
-                    response = await client.send(request, stream=True)
-                except httpx.HTTPError as exc:
-                    failure = error_for_transport(exc, self.settings, attempt)
-                    logger.warning("Polar request failed (attempt %d): %s", attempt, type(exc).__name__)
-                    if isinstance(exc, httpx.PoolTimeout):
-                        raise failure from None  # local congestion: another attempt would only add to it
-                else:
-                    try:
-                        if response.is_success:
-                            logger.debug("Polar answered %d (attempt %d)", response.status_code, attempt)
-                            delivered = True
-                            yield response
-                        else:
-                            body = await self._error_body(response)
-                            failure = error_for_response(response, self.settings, attempt, endpoint, body)
-                            logger.warning("Polar answered %d (attempt %d)", response.status_code, attempt)
-                            if not should_retry(response.status_code):
-                                raise failure
-                            retry_after = parse_retry_after(response.headers.get("retry-after"))
-                    finally:
-                        with anyio.CancelScope(shield=True):
-                            await response.aclose()
-            if scope.cancelled_caught:
-                logger.warning("Polar attempt %d ran out of time", attempt)
-                failure = timed_out(self.settings, attempt, attempt_time)
-                if delivered:
-                    raise failure
-            if delivered:
-                return
-            assert failure is not None
-            if attempt >= self._max_attempts:
-                raise failure
-            delay = retry_delay(attempt, retry_after, self._jitter())
-            if slept + delay > self._retry_budget or anyio.current_time() + delay >= budget_ends:
-                # Polar's Retry-After is the whole window (often 60 s): waiting that long inside
-                # one tool call would stall the assistant, so tell it when to come back instead.
-                raise failure
-            await self._sleep(delay)
-            slept += delay
+
+    async def _attempt(self, request: httpx.Request, endpoint: Endpoint, attempt: int) -> _Outcome:
+        """Send once and classify: an open successful response, or the failure (its body read and closed)."""
+        try:
+            response = await self._client().send(request, stream=True)
+        except httpx.HTTPError as exc:
+            logger.warning("Polar request failed (attempt %d): %s", attempt, type(exc).__name__)
+            # A full pool is local congestion: another attempt would only add to it.
+            retryable = not isinstance(exc, httpx.PoolTimeout)
+            return _Outcome(failure=error_for_transport(exc, self.settings, attempt), retryable=retryable)
+        if response.is_success:
+            logger.debug("Polar answered %d (attempt %d)", response.status_code, attempt)
+            return _Outcome(response=response)
+        try:
+            body = await self._error_body(response)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+        logger.warning("Polar answered %d (attempt %d)", response.status_code, attempt)
+        return _Outcome(
+            failure=error_for_response(response, self.settings, attempt, endpoint, body),
+            retryable=should_retry(response.status_code),
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+
+    async def _wait_to_retry(self, attempt: int, outcome: _Outcome, budget: _Budget) -> None:
+        """Sleep before the next attempt, or raise the failure when no attempt or time is left."""
+        assert outcome.failure is not None
+        if attempt >= self._max_attempts:
+            raise outcome.failure
+        delay = retry_delay(attempt, outcome.retry_after, self._jitter())
+        if budget.slept + delay > self._retry_budget or anyio.current_time() + delay >= budget.ends:
+            # Polar's Retry-After is the whole window (often 60 s): waiting that long inside
+            # one tool call would stall the assistant, so tell it when to come back instead.
+            raise outcome.failure
+        await self._sleep(delay)
+        budget.slept += delay
 
     async def _error_body(self, response: httpx.Response) -> bytes | None:
         """As much of a failed answer as the error map needs; the status alone decides if reading fails."""
@@ -397,6 +404,27 @@ class PolarClient:
         except httpx.HTTPError:
             return None
         return b"".join(chunks)[:MAX_ERROR_BODY_BYTES]
+
+
+@dataclass
+class _Outcome:
+    """What one attempt came to: an open successful response, or a failure and whether to try again."""
+
+    response: httpx.Response | None = None
+    failure: PolarError | None = None
+    retryable: bool = True
+    retry_after: float | None = None
+
+
+@dataclass
+class _Budget:
+    """The whole call's time: when it ends, and how long retries have slept so far."""
+
+    ends: float
+    slept: float = 0.0
+
+    def attempt_deadline(self, attempt_time: float) -> float:
+        return min(anyio.current_time() + attempt_time, self.ends)
 
 
 _NOT_JSON = object()

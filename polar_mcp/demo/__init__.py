@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from polar_mcp.config import Settings
-from polar_mcp.sample import DEMO_CUSTOMERS, demo_customers
-from polar_mcp.standin import DEFAULT_TOKEN, FakePolar
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar
+from polar_mcp.demo.organization import DEMO_CUSTOMERS, demo_customers
 
 __all__ = ["DEMO_CUSTOMERS", "demo_settings", "demo_transport"]
 

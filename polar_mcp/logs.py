@@ -1,4 +1,4 @@
-"""How a process starts: logging to stderr, and the settings plus transport (demo stand-in or network)."""
+"""Logging at process start: every record to stderr (stdout may carry the protocol), floods held back."""
 
 from __future__ import annotations
 
@@ -7,14 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 
-import httpx
-
-from polar_mcp.config import Settings
-from polar_mcp.errors import ConfigError
-
-__all__ = ["LOG_LEVELS", "BurstFilter", "configure_logging", "load_settings"]
-
-logger = logging.getLogger("polar_mcp")
+__all__ = ["LOG_LEVELS", "BurstFilter", "configure_logging"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -63,19 +56,3 @@ def configure_logging(level: str) -> None:
     quiet = max(logging.WARNING, logging.getLogger().level)
     for name in ("httpx", "mcp.server.streamable_http"):
         logging.getLogger(name).setLevel(quiet)
-
-
-def load_settings(demo: bool) -> tuple[Settings, httpx.AsyncBaseTransport | None]:
-    """Settings plus the transport to use: the stand-in in demo mode, the network otherwise."""
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        if not demo:
-            raise
-        logger.warning("ignoring a bad setting in demo mode: %s", exc)
-        settings = Settings()
-    if demo or settings.demo:
-        from polar_mcp.demo import demo_settings, demo_transport
-
-        return demo_settings(settings), demo_transport()
-    return settings, None

@@ -3,7 +3,7 @@
 The same generator feeds demo mode, the tests and the benchmarks, so all three see data shaped like
 Polar's: team customers without email, customers without billing address, metadata of every kind.
 Subscriptions, benefit grants and meters (`sample_holdings`) and the product catalogue
-(`sample_products`) live in `polar_mcp.sample_billing`.
+(`sample_products`) live in `polar_mcp.demo.billing`.
 """
 
 from __future__ import annotations

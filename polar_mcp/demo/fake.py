@@ -21,9 +21,9 @@ from typing import Any
 
 import httpx
 
-from polar_mcp.sample_billing import ACTIVE_STATUSES, DerivedHoldings, Holdings, holdings_of, sample_products
-from polar_mcp.standin_export import EXPORT_PATH, export_response
-from polar_mcp.standin_read import CUSTOMER_SCOPES, route_read
+from polar_mcp.demo.billing import ACTIVE_STATUSES, DerivedHoldings, Holdings, holdings_of, sample_products
+from polar_mcp.demo.fake_export import EXPORT_PATH, export_response
+from polar_mcp.demo.fake_read import CUSTOMER_SCOPES, route_read
 
 __all__ = ["DEFAULT_TOKEN", "FakePolar", "Fault", "asgi_app"]
 
