@@ -17,7 +17,7 @@ import anyio
 from polar_mcp import __version__
 from polar_mcp.logs import LOG_LEVELS, configure_logging
 from polar_mcp.sanitize import clean_lines, clean_value
-from polar_mcp.startup import Startup, start
+from polar_mcp.startup import Startup, server_from, start
 
 __all__ = ["TERMINAL_HINT", "main"]
 
@@ -92,9 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from polar_mcp.export_command import run_export
 
         return anyio.run(run_export, started.settings, started.transport, args.format, args.output)
-    from polar_mcp.server import build_server
-
-    server = build_server(started.settings, transport=started.transport, config_error=started.config_error)
+    server = server_from(started)
     if args.transport == "streamable-http":
         from polar_mcp.http import serve
 
@@ -121,8 +119,6 @@ def _warn_without_token(started: Startup) -> None:
 async def _call(started: Startup, tool: str, raw_arguments: str, as_json: bool) -> int:
     from mcp import Client
 
-    from polar_mcp.server import build_server
-
     try:
         arguments = json.loads(raw_arguments)
     except json.JSONDecodeError as exc:
@@ -131,7 +127,7 @@ async def _call(started: Startup, tool: str, raw_arguments: str, as_json: bool) 
     if not isinstance(arguments, dict):
         print("error: arguments must be a JSON object, e.g. '{\"limit\": 5}'", file=sys.stderr)
         return 2
-    server = build_server(started.settings, transport=started.transport)
+    server = server_from(started)
     async with Client(server, mode="legacy") as client:
         result = await client.call_tool(tool, arguments)
     # The terminal is a boundary of its own: nothing printed may carry an escape or control sequence.

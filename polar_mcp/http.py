@@ -51,7 +51,7 @@ from polar_mcp.logs import LOG_LEVELS, configure_logging
 from polar_mcp.polar.client import PolarClient
 from polar_mcp.polar.query import CustomerQuery
 from polar_mcp.server import PolarMCPServer, build_server
-from polar_mcp.startup import Startup, start
+from polar_mcp.startup import Startup, server_from, start
 
 __all__ = [
     "ALLOWED_HOSTS_ENV",
@@ -191,7 +191,7 @@ def _server_from_env() -> PolarMCPServer:
     if started.config_error is not None:
         # As with stdio: start anyway, and every tool call explains which variable to fix.
         logger.error("%s", started.config_error)
-    return build_server(started.settings, transport=started.transport, config_error=started.config_error)
+    return server_from(started)
 
 
 class _RequireBearer:

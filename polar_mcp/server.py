@@ -209,24 +209,19 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def build_server(
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     client: PolarClient | None = None,
     config_error: ConfigError | None = None,
     tools: Sequence[Tool] = TOOLS,
 ) -> PolarMCPServer:
-    """Build the server. Tests pass a transport (a fake Polar) or a client; `None` settings start from the
-    environment as `polar-mcp` does (`polar_mcp.startup`).
+    """Build the server. Tests pass a transport (a fake Polar) or a client; `polar_mcp.startup` builds
+    it from the environment as `polar-mcp` does.
 
-    A bad environment does not stop the server: it starts, lists its tools, and each call explains
-    which variable to fix, because an MCP client shows a dead server far less clearly than a tool error.
+    A `config_error` does not stop the server: it starts, lists its tools, and each call explains which
+    variable to fix, because an MCP client shows a dead server far less clearly than a tool error.
     """
-    if settings is None:
-        from polar_mcp.startup import start
-
-        started = start()
-        settings, transport, config_error = started.settings, started.transport, started.config_error
     polar = client or PolarClient(settings, transport=transport)
     context = ToolContext(
         settings=settings, polar=polar, snapshots=SnapshotStore(settings, polar), config_error=config_error

@@ -11,8 +11,9 @@ import httpx
 
 from polar_mcp.config import Settings
 from polar_mcp.errors import ConfigError
+from polar_mcp.server import PolarMCPServer, build_server
 
-__all__ = ["Startup", "start"]
+__all__ = ["Startup", "server_from", "start"]
 
 logger = logging.getLogger("polar_mcp")
 
@@ -42,3 +43,8 @@ def start(demo: bool = False, environ: Mapping[str, str] | None = None) -> Start
 
         return Startup(demo_settings(settings), demo_transport())
     return Startup(settings)
+
+
+def server_from(started: Startup) -> PolarMCPServer:
+    """The server a process runs: its settings and transport, and the start-up problem it explains."""
+    return build_server(started.settings, transport=started.transport, config_error=started.config_error)

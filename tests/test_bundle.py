@@ -20,7 +20,7 @@ import pytest
 from mcp import Client
 
 import polar_mcp
-from polar_mcp.server import build_server
+from polar_mcp.startup import server_from, start
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = json.loads((ROOT / "manifest.json").read_text())
@@ -48,7 +48,7 @@ def test_changelog_names_the_package_version_as_the_newest_release() -> None:
 
 @pytest.mark.anyio
 async def test_manifest_tools_match_the_servers_tool_list() -> None:
-    async with Client(build_server()) as client:
+    async with Client(server_from(start())) as client:
         tools = (await client.list_tools()).tools
     assert [tool["name"] for tool in MANIFEST["tools"]] == [tool.name for tool in tools]
     for declared, actual in zip(MANIFEST["tools"], tools, strict=True):

@@ -104,10 +104,10 @@ async def test_server_built_from_a_bad_environment_still_lists_and_explains(
 ) -> None:
     from mcp import Client
 
-    from polar_mcp.server import build_server
+    from polar_mcp.startup import server_from, start
 
     monkeypatch.setenv("POLAR_SERVER", "staging")
-    async with Client(build_server()) as client:
+    async with Client(server_from(start())) as client:
         assert [tool.name for tool in (await client.list_tools()).tools] == TOOL_NAMES
         result = await client.call_tool("list_customers", {})
     assert result.is_error and "POLAR_SERVER must be 'production' or 'sandbox'" in result.content[0].text

@@ -1,10 +1,10 @@
-"""An in-process stand-in for Polar's customer API and its export, faithful to their contract.
+"""The fake Polar: Polar's customer API and its export, in-process and faithful to their contract.
 
 It serves demo mode through `httpx.MockTransport(FakePolar(...))`, the tests in-process and over
 real HTTP (`asgi_app`), and the benchmarks. It filters, sorts, pages, authenticates and fails the
 way Polar does, records every request, and replays injected faults. In `strict` mode it refuses
 parameters Polar does not define, which real Polar would silently ignore. This module serves the
-customer list; `standin_read.py` the single customer, its state and the product list.
+customer list; `fake_read.py` the single customer, its state and the product list.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The stand-in's `GET /v1/customers/export`: every visible customer as one CSV, written as Polar's code does.
+"""The fake Polar's `GET /v1/customers/export`: every visible customer as one CSV, as Polar's code writes it.
 
 Polar writes the export with Python's `csv` module (`excel` dialect: commas, `"` quoting when needed,
 CRLF line ends), `created_at` from `datetime.isoformat()`, metadata as `json.dumps` text, and the tax

@@ -1,6 +1,6 @@
 """The fake Polar's read endpoints: one customer, its state, and the product list.
 
-`FakePolar` (in `standin.py`) authenticates, injects faults and rate limits, then hands these paths
+`FakePolar` (in `fake.py`) authenticates, injects faults and rate limits, then hands these paths
 here. They answer as Polar does: a customer by ID or by external ID (a percent-encoded path segment),
 `404 ResourceNotFound` for an unknown or foreign customer, `422` for an ID that is not a version-4
 UUID, and the product list only for tokens with a products scope.
