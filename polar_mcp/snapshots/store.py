@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 import anyio
 import anyio.to_thread
@@ -22,9 +24,33 @@ from polar_mcp.config import Settings
 from polar_mcp.errors import SnapshotTooLarge
 from polar_mcp.polar.client import PolarClient
 from polar_mcp.polar.export import COLUMNS, ExportedCustomer, ExportStats
-from polar_mcp.snapshots.sql import MAX_ROWS, TIME_LIMIT, QueryResult, ReadOnlyDatabase
+from polar_mcp.snapshots.sql import (
+    MAX_ANSWER_CHARS,
+    MAX_ROWS,
+    TIME_LIMIT,
+    QueryResult,
+    ReadOnlyDatabase,
+    Shape,
+    Ticket,
+    busy_error,
+)
 
-__all__ = ["INDEXED", "Snapshot", "SnapshotStore", "snapshot_key", "too_large_message"]
+__all__ = [
+    "INDEXED",
+    "STATEMENTS_AT_ONCE",
+    "TURN_WAIT",
+    "Snapshot",
+    "SnapshotStore",
+    "StatementGate",
+    "snapshot_key",
+    "too_large_message",
+]
+
+STATEMENTS_AT_ONCE = 2
+"""Statements running at once across every snapshot of the process: each holds a worker thread, a core
+and the memory of its answer, so many at once would slow everyone (the machine this runs on has few)."""
+TURN_WAIT = 2.5
+"""Seconds a statement waits for its turn before the caller is told the snapshot is busy."""
 
 INDEXED = ("country", "created_at", "email_domain", "email", "external_id")
 """Columns with an index: the usual GROUP BY and WHERE targets, and the lookups."""
@@ -53,6 +79,32 @@ def too_large_message(max_customers: int) -> str:
 SnapshotKey = tuple[str, str, tuple[str, ...]]
 
 
+class StatementGate:
+    """Turns for statements, shared by every snapshot of a process: at most `at_once` run together, and
+    one waits at most `wait` seconds for its turn (then `QueryError`: busy, retry). Waiting is in the
+    event loop, so a caller that goes away stops waiting at once."""
+
+    def __init__(self, at_once: int = STATEMENTS_AT_ONCE, wait: float = TURN_WAIT) -> None:
+        self.at_once = at_once
+        self.wait = wait
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if self._limiter is None:  # made on first use, inside the event loop that serves requests
+            self._limiter = anyio.CapacityLimiter(self.at_once)
+        limiter = self._limiter
+        try:
+            with anyio.fail_after(self.wait):
+                await limiter.acquire()
+        except TimeoutError:
+            raise busy_error(self.wait) from None
+        try:
+            yield
+        finally:
+            limiter.release()
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Every customer of one export, queryable with SQL."""
@@ -62,18 +114,40 @@ class Snapshot:
     """When the export started, in seconds since the epoch."""
     customers: int
     stats: ExportStats
+    gate: StatementGate = field(default_factory=StatementGate)
 
     @property
     def taken_at_utc(self) -> datetime:
         return datetime.fromtimestamp(self.taken_at, UTC)
 
     async def query(
-        self, sql: str, *, max_rows: int = MAX_ROWS, time_limit: float = TIME_LIMIT
+        self,
+        sql: str,
+        *,
+        max_rows: int = MAX_ROWS,
+        time_limit: float = TIME_LIMIT,
+        shape: Shape | None = None,
+        max_answer_chars: int = MAX_ANSWER_CHARS,
     ) -> QueryResult:
-        """Run `sql` in a worker thread; other calls keep being served meanwhile."""
-        return await anyio.to_thread.run_sync(
-            lambda: self.database.query(sql, max_rows=max_rows, time_limit=time_limit)
+        """Run `sql` in a worker thread, when the gate gives it a turn; other calls keep being served
+        meanwhile. Cancelled (its caller gone, the server stopping), the statement ends at once."""
+        ticket = Ticket()
+        run = partial(
+            self.database.query,
+            sql,
+            max_rows=max_rows,
+            time_limit=time_limit,
+            shape=shape,
+            max_answer_chars=max_answer_chars,
+            ticket=ticket,
+            wait=self.gate.wait,
         )
+        async with self.gate.turn():
+            try:
+                return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+            except anyio.get_cancelled_exc_class():
+                self.database.cancel(ticket)
+                raise
 
 
 def snapshot_key(settings: Settings, organization_ids: Sequence[str]) -> SnapshotKey:
@@ -94,10 +168,18 @@ class _Flight:
 class SnapshotStore:
     """The snapshots of one server process; `get` returns a fresh enough one, taking it if needed."""
 
-    def __init__(self, settings: Settings, polar: PolarClient, *, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        polar: PolarClient,
+        *,
+        clock: Clock = time.time,
+        gate: StatementGate | None = None,
+    ) -> None:
         self.settings = settings
         self.polar = polar
         self.clock = clock
+        self.gate = gate or StatementGate()
         self._snapshots: dict[SnapshotKey, Snapshot] = {}
         self._flights: dict[SnapshotKey, _Flight] = {}
 
@@ -176,7 +258,9 @@ class SnapshotStore:
         except BaseException:
             conn.close()
             raise
-        return Snapshot(database=database, taken_at=taken_at, customers=stats.customers, stats=stats)
+        return Snapshot(
+            database=database, taken_at=taken_at, customers=stats.customers, stats=stats, gate=self.gate
+        )
 
 
 def _insert(conn: sqlite3.Connection, batch: list[ExportedCustomer]) -> None:

@@ -16,7 +16,7 @@ from polar_mcp.tools.base import Tool, ToolContext
 from polar_mcp.tools.render import cell
 from polar_mcp.views import QUERY_CHART
 
-__all__ = ["NAME", "TOOL", "QueryAnswer", "SnapshotInfo", "query_customers", "render_answer"]
+__all__ = ["NAME", "TOOL", "QueryAnswer", "SnapshotInfo", "query_customers", "render_answer", "shown_value"]
 
 NAME = "query_customers"
 TITLE = "Customers in SQL"
@@ -25,6 +25,9 @@ MAX_CELL_CHARS = 200
 MAX_TEXT_CHARS = 60_000
 """Rows stop being added once the text reaches this size; the truncation line says what is left."""
 SEPARATOR = "\t"
+# Of a long value, only this much is cleaned: cleaning drops invisible characters, so somewhat more than
+# is shown, and a value whose start cleans to nothing is shown cut, not searched to its end.
+_CLEANED_CHARS = MAX_CELL_CHARS * 4
 
 DESCRIPTION = f"""Read-only SQLite SELECT over a snapshot of all customers from Polar's export.
 Table customers: id, external_id, created_at (ISO UTC), email, email_domain, name, tax_id, address_line1, \
@@ -75,7 +78,7 @@ async def query_customers(
     """Run one read-only SQL statement over a snapshot of every customer."""
     store = context.snapshots
     snapshot = await store.get([str(organization_id)] if organization_id else [], refresh=refresh)
-    result = await snapshot.query(sql)
+    result = await snapshot.query(sql, shape=shown_value, max_answer_chars=MAX_TEXT_CHARS)
     answer, text = render_answer(result, snapshot, now=store.clock(), notice=context.notice)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=answer)
 
@@ -94,7 +97,9 @@ TOOL = Tool(
 def render_answer(
     result: QueryResult, snapshot: Snapshot, *, now: float, notice: str | None = None
 ) -> tuple[dict[str, Any], str]:
-    """The structured answer and the text the model reads: snapshot line, header, rows, truncation line."""
+    """The structured answer and the text the model reads: snapshot line, header, rows, truncation line.
+    The rows' values are already as shown (`shown_value`, applied in the worker thread as they were
+    fetched), so this only joins them, within `MAX_TEXT_CHARS`."""
     lines = [notice] if notice else []
     lines.append(snapshot_line(snapshot, now))
     if problems := snapshot.stats.problems():
@@ -102,8 +107,8 @@ def render_answer(
     lines.append(SEPARATOR.join(cell(clean(name)) for name in result.columns))
     size = sum(len(line) + 1 for line in lines)
     rows: list[list[Any]] = []
-    for raw in result.rows:
-        row = [_value(value) for value in raw]
+    for shown in result.rows:
+        row = list(shown)
         line = SEPARATOR.join("NULL" if value is None else str(value) for value in row)
         if size + len(line) > MAX_TEXT_CHARS and rows:
             break
@@ -156,15 +161,19 @@ def _truncation_line(shown: int, total: int, counted: bool) -> str:
     )
 
 
-def _value(value: Any) -> Any:
-    """A cell as the model may read it: text cleaned, on one line, and cut when long."""
+def shown_value(value: Any) -> Any:
+    """A cell as the model may read it: text cleaned, on one line, and cut when long. Only the start that
+    can be shown is cleaned, so a huge value costs no more than a short one."""
     if isinstance(value, bytes):
         return f"<{len(value):,}-byte blob>"
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if not isinstance(value, str):
         return value
-    text = cell(clean(value))
-    if len(text) <= MAX_CELL_CHARS:
+    head = value[:_CLEANED_CHARS]
+    text = cell(clean(head))
+    unread = len(value) - len(head)
+    if len(text) <= MAX_CELL_CHARS and not unread:
         return text
-    return f"{text[:MAX_CELL_CHARS]}…[cut {len(text) - MAX_CELL_CHARS:,} chars]"
+    cut = len(text) - min(len(text), MAX_CELL_CHARS) + unread
+    return f"{text[:MAX_CELL_CHARS]}…[cut {cut:,} chars]"
