@@ -26,6 +26,9 @@ DEFAULT_SNAPSHOT_TTL = 300.0
 MAX_SNAPSHOT_TTL = 86_400.0
 DEFAULT_SNAPSHOT_MAX = 250_000
 MAX_SNAPSHOT_MAX = 10_000_000
+DEFAULT_SNAPSHOT_MAX_MB = 100
+"""Megabytes of export all snapshots hold together: about three times that in memory."""
+MAX_SNAPSHOT_MAX_MB = 10_000
 TOKEN_HELP = (
     "Create an Organization Access Token with the customers:read scope in the Polar dashboard "
     "(your organization's Settings) and set it as POLAR_ACCESS_TOKEN in the MCP server's environment."
@@ -47,6 +50,9 @@ class Settings:
     """Seconds a snapshot of every customer (for query_customers) stays in use before a new export."""
     snapshot_max: int = DEFAULT_SNAPSHOT_MAX
     """Most customers a snapshot may hold; a larger export is refused rather than exhausting memory."""
+    snapshot_max_mb: int = DEFAULT_SNAPSHOT_MAX_MB
+    """Megabytes of export every snapshot together may hold; the least recently used make room, and
+    an export larger than all of it is refused."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -77,6 +83,7 @@ class Settings:
             demo=env.get("POLAR_MCP_DEMO", "").strip().lower() in {"1", "true", "yes", "on"},
             snapshot_ttl=_parse_snapshot_ttl(env.get("POLAR_MCP_SNAPSHOT_TTL", "")),
             snapshot_max=_parse_snapshot_max(env.get("POLAR_MCP_SNAPSHOT_MAX", "")),
+            snapshot_max_mb=_parse_snapshot_max_mb(env.get("POLAR_MCP_SNAPSHOT_MAX_MB", "")),
         )
 
     @property
@@ -186,6 +193,23 @@ def _parse_snapshot_max(raw: str) -> int:
     if not 1 <= value <= MAX_SNAPSHOT_MAX:
         raise ConfigError(
             f"POLAR_MCP_SNAPSHOT_MAX must be a number of customers from 1 to {MAX_SNAPSHOT_MAX:,}, "
+            f"got {_shown(raw)}."
+        )
+    return value
+
+
+def _parse_snapshot_max_mb(raw: str) -> int:
+    if not raw.strip():
+        return DEFAULT_SNAPSHOT_MAX_MB
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"POLAR_MCP_SNAPSHOT_MAX_MB must be a whole number of megabytes, got {_shown(raw)}."
+        ) from None
+    if not 1 <= value <= MAX_SNAPSHOT_MAX_MB:
+        raise ConfigError(
+            f"POLAR_MCP_SNAPSHOT_MAX_MB must be a number of megabytes from 1 to {MAX_SNAPSHOT_MAX_MB:,}, "
             f"got {_shown(raw)}."
         )
     return value

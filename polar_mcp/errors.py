@@ -2,7 +2,8 @@
 
     PolarMCPError
     ├── ConfigError          the environment is missing or has a bad setting
-    ├── SnapshotTooLarge     the export holds more customers than POLAR_MCP_SNAPSHOT_MAX
+    ├── SnapshotTooLarge     the export holds more than POLAR_MCP_SNAPSHOT_MAX customers or _MAX_MB bytes
+    ├── ExportsThrottled     more exports asked for in a short time than the shared rate budget allows
     ├── QueryError           a query_customers statement was refused, failed or ran out of time
     └── PolarError           anything that went wrong talking to Polar
         ├── AuthError            401: token missing, expired, revoked or from the other environment
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "ConfigError",
+    "ExportsThrottled",
     "InvalidRequest",
     "InvalidResponse",
     "NotFound",
@@ -46,7 +48,15 @@ class ConfigError(PolarMCPError):
 
 
 class SnapshotTooLarge(PolarMCPError):
-    """Raised when the customer export holds more rows than `POLAR_MCP_SNAPSHOT_MAX` allows."""
+    """Raised when an export holds more rows or bytes than `POLAR_MCP_SNAPSHOT_MAX(_MB)` allow."""
+
+
+class ExportsThrottled(PolarMCPError):
+    """Raised when a new snapshot would start more exports in a short time than polar-mcp asks Polar for."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class QueryError(PolarMCPError):

@@ -23,6 +23,7 @@ from tests.conftest import TOOL_NAMES
                 "demo": False,
                 "snapshot_ttl": 300.0,
                 "snapshot_max": 250_000,
+                "snapshot_max_mb": 100,
             },
         ),
         (
@@ -41,6 +42,7 @@ from tests.conftest import TOOL_NAMES
         ({"POLAR_MCP_SNAPSHOT_TTL": "60"}, {"snapshot_ttl": 60.0}),
         ({"POLAR_MCP_SNAPSHOT_TTL": "0"}, {"snapshot_ttl": 0.0}),
         ({"POLAR_MCP_SNAPSHOT_MAX": "1000000"}, {"snapshot_max": 1_000_000}),
+        ({"POLAR_MCP_SNAPSHOT_MAX_MB": "400"}, {"snapshot_max_mb": 400}),
     ],
 )
 def test_reads_each_variable(environ: dict[str, str], expected: dict[str, object]) -> None:
@@ -65,6 +67,9 @@ def test_reads_each_variable(environ: dict[str, str], expected: dict[str, object
         ({"POLAR_MCP_SNAPSHOT_MAX": "0"}, "POLAR_MCP_SNAPSHOT_MAX"),
         ({"POLAR_MCP_SNAPSHOT_TTL": "86401"}, "POLAR_MCP_SNAPSHOT_TTL"),
         ({"POLAR_MCP_SNAPSHOT_MAX": "10000001"}, "POLAR_MCP_SNAPSHOT_MAX"),
+        ({"POLAR_MCP_SNAPSHOT_MAX_MB": "lots"}, "POLAR_MCP_SNAPSHOT_MAX_MB"),
+        ({"POLAR_MCP_SNAPSHOT_MAX_MB": "0"}, "POLAR_MCP_SNAPSHOT_MAX_MB"),
+        ({"POLAR_MCP_SNAPSHOT_MAX_MB": "10001"}, "POLAR_MCP_SNAPSHOT_MAX_MB"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], variable: str) -> None:

@@ -245,7 +245,7 @@ def test_parser_refuses_a_body_that_is_not_the_export(body: bytes) -> None:
 
 def test_parser_refuses_a_body_without_line_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("polar_mcp.polar.export.MAX_RECORD_CHARS", 100)
-    with pytest.raises(NotCsv, match="no line break"):
+    with pytest.raises(NotCsv, match="no header line"):
         parse_all(b"x" * 1000, 64)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pydantic_core
 
@@ -54,7 +55,9 @@ MAX_ERROR_BODY_BYTES = 64 * 1024  # of a failed answer, only enough for Polar's 
 MAX_JSON_DEPTH = 64  # Polar's objects nest a handful of levels
 PRODUCT_NAME_TTL = 300.0  # seconds a product name is reused before it is asked for again
 MAX_CACHED_PRODUCTS = 2000
-EXPORT_BATCH = 2_000  # customers handed to an export's sink at a time
+EXPORT_BATCH = 2_000  # customers handed to an export's sink at a time, at most
+EXPORT_BATCH_BYTES = 4 * 1024 * 1024  # or fewer, once they came from this many bytes of the body
+EXPORT_PIECE_BYTES = 64 * 1024  # of the body parsed between two checkpoints of the event loop
 
 Sleep = Callable[[float], Awaitable[None]]
 ExportSink = Callable[[list[ExportedCustomer]], Awaitable[None]]
@@ -219,18 +222,27 @@ class PolarClient:
         params = [("organization_id", str(org)) for org in organization_ids]
         parser = ExportParser()
         batch: list[ExportedCustomer] = []
+        flushed = 0  # body bytes read when the last batch was handed over
         async with self.stream(EXPORT, params) as response:
             kind = relay(response.headers.get("content-type", ""), None, 80)
             if "json" in kind or "html" in kind:
                 raise self._not_csv(f"it sent {kind}")
             try:
                 async for chunk in response.aiter_bytes():
-                    batch += parser.feed(chunk)
-                    if progress is not None:
-                        progress(parser.stats)
-                    while len(batch) >= EXPORT_BATCH:
-                        await sink(batch[:EXPORT_BATCH])
-                        del batch[:EXPORT_BATCH]
+                    # In pieces, each followed by a checkpoint: one huge chunk never holds the event loop.
+                    for start in range(0, len(chunk), EXPORT_PIECE_BYTES):
+                        batch += parser.feed(chunk[start : start + EXPORT_PIECE_BYTES])
+                        if progress is not None:
+                            progress(parser.stats)
+                        while len(batch) >= EXPORT_BATCH:
+                            await sink(batch[:EXPORT_BATCH])
+                            del batch[:EXPORT_BATCH]
+                        if batch and parser.stats.bytes - flushed >= EXPORT_BATCH_BYTES:
+                            await sink(batch)
+                            batch = []
+                        if not batch:
+                            flushed = parser.stats.bytes
+                        await anyio.lowlevel.checkpoint()
                 batch += parser.finish()
             except NotCsv as exc:
                 raise self._not_csv(str(exc)) from None

@@ -38,8 +38,9 @@ HEADER_FIELDS = {
 }
 """Polar's header names (compared case-insensitively) and the column each fills."""
 
-MAX_RECORD_CHARS = 1_000_000
-"""A record this long without an end means a stray quote: drop one line and read on from the next."""
+MAX_RECORD_CHARS = 65_536
+"""The longest record read: Polar's fields are small. A longer one is counted as malformed and skipped
+(a stray quote makes one look endless: then only one line is dropped and reading goes on)."""
 _UTC_ISO = re.compile(
     r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:\+00:00|Z)$"
 )
@@ -78,6 +79,8 @@ class ExportStats:
     """What one export held: customers read, rows left out, and rows whose metadata was unreadable."""
 
     customers: int = 0
+    bytes: int = 0
+    """Bytes of the body read so far."""
     malformed: int = 0
     unreadable_metadata: int = 0
     malformed_rows: list[int] = field(default_factory=list)
@@ -113,10 +116,19 @@ class ExportParser:
         self._sources: list[int] = []
         self._width = 0
         self._line = 0
+        self._skipping = False  # inside a record too long to keep, until its line ends
 
     def feed(self, chunk: bytes) -> list[ExportedCustomer]:
         """Parse every record that `chunk` completes; keep the unfinished tail for the next chunk."""
-        self._pending += self._decoder.decode(chunk)
+        self.stats.bytes += len(chunk)
+        text = self._decoder.decode(chunk)
+        if self._skipping:
+            end = text.find("\n")
+            if end < 0:
+                return []
+            self._skipping = False
+            text = text[end + 1 :]
+        self._pending += text
         records = self._take_records()
         while not records and len(self._pending) > MAX_RECORD_CHARS:
             records = self._skip_line()
@@ -149,11 +161,14 @@ class ExportParser:
         return records
 
     def _skip_line(self) -> list[str]:
-        end = self._pending.find("\n")
-        if end < 0:
-            raise NotCsv(f"no line break in the first {MAX_RECORD_CHARS:,} characters")
+        if self._columns is None:
+            raise NotCsv(f"no header line in the first {MAX_RECORD_CHARS:,} characters")
         self._line += 1
         self._count_malformed()
+        end = self._pending.find("\n")
+        if end < 0:
+            self._pending, self._skipping = "", True  # one line longer than any record: drop it whole
+            return []
         self._pending = self._pending[end + 1 :]
         return self._take_records()
 
@@ -221,7 +236,7 @@ class ExportParser:
             return None
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested thousands deep, as no real metadata is
             value = None
         if not isinstance(value, dict):
             self.stats.unreadable_metadata += 1
@@ -233,7 +248,11 @@ class ExportParser:
             # Polar's JSON. Without one, Polar's ASCII-only JSON cannot hold any.
             value = clean_value(value)
         # Compact, non-ASCII kept: SQLite's json functions read it, and it is cheaper to show.
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        try:
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        except RecursionError:
+            self.stats.unreadable_metadata += 1
+            return None
 
     def _count_malformed(self) -> None:
         self.stats.malformed += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import anyio
 import anyio.to_thread
 
 from polar_mcp.config import Settings
-from polar_mcp.errors import SnapshotTooLarge
+from polar_mcp.errors import ExportsThrottled, SnapshotTooLarge
 from polar_mcp.polar.client import PolarClient
 from polar_mcp.polar.export import COLUMNS, ExportedCustomer, ExportStats
 from polar_mcp.snapshots.sql import (
@@ -51,6 +52,12 @@ STATEMENTS_AT_ONCE = 2
 and the memory of its answer, so many at once would slow everyone (the machine this runs on has few)."""
 TURN_WAIT = 2.5
 """Seconds a statement waits for its turn before the caller is told the snapshot is busy."""
+MAX_SNAPSHOTS = 16
+"""Snapshots kept at once (each is an organization choice); the least recently used goes first."""
+MAX_EXPORTS = 6
+EXPORT_WINDOW = 60.0
+"""At most `MAX_EXPORTS` exports start within `EXPORT_WINDOW` seconds: Polar's rate budget is shared with
+the merchant's own integration, and every new organization choice or refresh costs one."""
 
 INDEXED = ("country", "created_at", "email_domain", "email", "external_id")
 """Columns with an index: the usual GROUP BY and WHERE targets, and the lookups."""
@@ -64,6 +71,16 @@ _SCHEMA = (
 _INSERT = f"INSERT INTO customers VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 Clock = Callable[[], float]
+
+
+def too_many_bytes_message(max_mb: int) -> str:
+    """What to do when the export alone is larger than every snapshot together may be."""
+    return (
+        f"The customer export is larger than {max_mb:,} MB, the most all snapshots together may hold "
+        "(POLAR_MCP_SNAPSHOT_MAX_MB). Raise POLAR_MCP_SNAPSHOT_MAX_MB in the MCP server's environment and "
+        "restart it (memory use is about three times that figure), or count with list_customers, whose "
+        "total_count needs no snapshot."
+    )
 
 
 def too_large_message(max_customers: int) -> str:
@@ -115,6 +132,11 @@ class Snapshot:
     customers: int
     stats: ExportStats
     gate: StatementGate = field(default_factory=StatementGate)
+
+    @property
+    def size(self) -> int:
+        """Bytes of the export it was made from: what the snapshot budget counts."""
+        return self.stats.bytes
 
     @property
     def taken_at_utc(self) -> datetime:
@@ -180,19 +202,23 @@ class SnapshotStore:
         self.polar = polar
         self.clock = clock
         self.gate = gate or StatementGate()
-        self._snapshots: dict[SnapshotKey, Snapshot] = {}
+        self._snapshots: dict[SnapshotKey, Snapshot] = {}  # least recently used first
         self._flights: dict[SnapshotKey, _Flight] = {}
+        self._exports: deque[float] = deque()  # when each recent export started
 
     async def get(self, organization_ids: Sequence[str] = (), *, refresh: bool = False) -> Snapshot:
         """The snapshot for these organizations: kept one if younger than the TTL and not `refresh`."""
         key = snapshot_key(self.settings, organization_ids)
         while True:
             self._forget_expired()
-            kept = self._snapshots.get(key)
-            if kept is not None and not refresh:
-                return kept
+            kept = self._snapshots.pop(key, None)
+            if kept is not None:
+                self._snapshots[key] = kept  # now the most recently used
+                if not refresh:
+                    return kept
             flight = self._flights.get(key)
             if flight is None:
+                self._count_export()
                 return await self._take(key, organization_ids)
             # One is being taken right now: it is as fresh as a refresh would be.
             await flight.done.wait()
@@ -212,8 +238,26 @@ class SnapshotStore:
         finally:
             del self._flights[key]
             flight.done.set()
+        self._snapshots.pop(key, None)
         flight.snapshot = self._snapshots[key] = snapshot
+        while len(self._snapshots) > MAX_SNAPSHOTS:
+            del self._snapshots[next(iter(self._snapshots))]
         return snapshot
+
+    def _count_export(self) -> None:
+        """Refuse an export beyond `MAX_EXPORTS` in `EXPORT_WINDOW` seconds, saying when to retry."""
+        now = self.clock()
+        while self._exports and now - self._exports[0] >= EXPORT_WINDOW:
+            self._exports.popleft()
+        if len(self._exports) >= MAX_EXPORTS:
+            wait = max(1.0, EXPORT_WINDOW - (now - self._exports[0]))
+            raise ExportsThrottled(
+                f"polar-mcp has started {MAX_EXPORTS} exports in the last {EXPORT_WINDOW:g} seconds, the "
+                "most it asks Polar for (the organization's rate limit is shared with its own integration). "
+                f"Retry in {wait:.0f} seconds, without refresh=true, or with an organization_id in use.",
+                retry_after=wait,
+            )
+        self._exports.append(now)
 
     def _forget_expired(self) -> None:
         now = self.clock()
@@ -222,9 +266,15 @@ class SnapshotStore:
                 del self._snapshots[key]
 
     def _check_size(self, stats: ExportStats) -> None:
-        """Stop the download as soon as the export holds more customers than a snapshot may."""
+        """Stop the download as soon as the export holds more customers than a snapshot may, or more
+        bytes than every snapshot together; the least recently used snapshots make room as it grows."""
         if stats.customers > self.settings.snapshot_max:
             raise SnapshotTooLarge(too_large_message(self.settings.snapshot_max))
+        budget = self.settings.snapshot_max_mb * 1_000_000
+        if stats.bytes > budget:
+            raise SnapshotTooLarge(too_many_bytes_message(self.settings.snapshot_max_mb))
+        while self._snapshots and stats.bytes + sum(s.size for s in self._snapshots.values()) > budget:
+            del self._snapshots[next(iter(self._snapshots))]
 
     async def _load(self, organization_ids: Sequence[str]) -> Snapshot:
         taken_at = self.clock()
