@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -69,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="csv (default) or jsonl")
     export.add_argument("--output", type=Path, help="file to write (default: stdout)")
+    export.add_argument(
+        "--raw",
+        action="store_true",
+        help="write values exactly as Polar has them: no ' before spreadsheet formulas, no cleaning of "
+        "control characters on stdout",
+    )
     export.add_argument("--demo", action="store_true", dest="call_demo", help=argparse.SUPPRESS)
     return parser
 
@@ -91,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "export":
         from polar_mcp.export_command import run_export
 
-        return anyio.run(run_export, started.settings, started.transport, args.format, args.output)
+        return anyio.run(
+            partial(run_export, raw=args.raw), started.settings, started.transport, args.format, args.output
+        )
     server = server_from(started)
     if args.transport == "streamable-http":
         from polar_mcp.http import serve

@@ -1,4 +1,5 @@
-"""`polar-mcp export`: every customer through Polar's export request, written as CSV or JSON Lines."""
+"""`polar-mcp export`: every customer through Polar's export request, written as CSV or JSON Lines, safely:
+formulas neutralised, terminals spared control characters, files replaced whole or not at all."""
 
 from __future__ import annotations
 
@@ -6,22 +7,31 @@ import contextlib
 import csv
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+import anyio
+import anyio.abc
 import httpx
 
 from polar_mcp.config import Settings
 from polar_mcp.errors import PolarMCPError
 from polar_mcp.polar.client import PolarClient
-from polar_mcp.polar.export import COLUMNS, ExportedCustomer
+from polar_mcp.polar.export import COLUMNS, ExportedCustomer, ExportStats
 from polar_mcp.sanitize import clean, clean_value
 
 __all__ = ["ExportFormat", "run_export"]
 
 ExportFormat = Literal["csv", "jsonl"]
+
+
+# A cell starting with one of these is a formula to a spreadsheet (OWASP's CSV injection rule).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+INTERRUPTING = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 async def run_export(
@@ -30,24 +40,29 @@ async def run_export(
     export_format: ExportFormat,
     output: Path | None,
     *,
+    raw: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Write every customer to `output` (or stdout); 0 on success, 1 with the error on stderr otherwise.
+    """Write every customer to `output` (or stdout); 0 on success, 1 with one `error:` line otherwise.
 
-    Columns are those of query_customers' table. A file is written beside its final name and moved
-    into place only when complete, so a failed export never leaves a partial file behind. Progress
-    goes to stderr only when stderr is a terminal.
+    Columns are those of query_customers' table. A file is written to a temporary file of its own
+    beside it (created exclusively, readable by its owner only) and moved into place only when
+    complete, so a failed or interrupted export never leaves a partial file and never overwrites a good
+    one with nothing. Unless `raw`: CSV cells that a spreadsheet would run as a formula are prefixed
+    with `'`, and what goes to stdout (a terminal or a pipe to one) is cleaned of control and invisible
+    characters. Progress goes to stderr only when stderr is a terminal.
     """
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     progress = stderr.isatty()
-    partial = output.with_name(output.name + ".partial") if output is not None else None
     client = PolarClient(settings, transport=transport)
+    temporary: Path | None = None
     try:
-        with partial.open("w", encoding="utf-8", newline="") if partial else _borrowed(stdout) as target:
-            # Raw values go to files and pipes; a terminal gets them cleaned of control characters.
-            write = _writer(target, export_format, clean_text=partial is None and stdout.isatty())
+        if output is not None:
+            temporary = _temporary_beside(output)
+        with _open(temporary, stdout) as target:
+            write = _writer(target, export_format, clean_text=output is None and not raw, neutralise=not raw)
             written = 0
 
             async def sink(batch: list[ExportedCustomer]) -> None:
@@ -58,9 +73,19 @@ async def run_export(
                 if progress:
                     print(f"\r{written:,} customers", end="", file=stderr, flush=True)
 
-            stats = await client.export_customers(sink)
-        if partial is not None and output is not None:
-            os.replace(partial, output)
+            stats = await _until_signalled(client.export_customers(sink))
+        if stats is None:
+            if progress:
+                print(file=stderr)
+            print("error: interrupted; nothing was written.", file=stderr)
+            return 1
+        if stats.customers == 0 and stats.malformed:
+            kept = f"; {output} was left as it was" if output is not None else ""
+            print(f"error: every row of the export ({stats.malformed:,}) was unreadable{kept}.", file=stderr)
+            return 1
+        if temporary is not None and output is not None:
+            os.replace(temporary, output)
+            temporary = None
     except BrokenPipeError:
         # The reader went away (`polar-mcp export | head`): stop quietly, as other tools do.
         _silence(stdout)
@@ -70,16 +95,63 @@ async def run_export(
             print(file=stderr)
         print(f"error: {exc}", file=stderr)
         return 1
+    except OSError as exc:  # disk full, no permission, a missing folder
+        where = output if output is not None else "standard output"
+        print(f"error: cannot write {where}: {exc.strerror or type(exc).__name__}.", file=stderr)
+        return 1
     finally:
         await client.aclose()
-        if partial is not None and partial.exists():
-            partial.unlink()
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
     if progress:
         where = f" to {output}" if output is not None else ""
         print(f"\rExported {stats.customers:,} customers{where}.", file=stderr)
     if problems := stats.problems():
         print(f"warning: {problems}", file=stderr)
     return 0
+
+
+def _temporary_beside(output: Path) -> Path:
+    """A new file of its own in `output`'s folder: created exclusively (a planted symlink is never
+    followed), mode 0600, its name unique (two exports to one file never mix)."""
+    handle, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent or ".")
+    os.close(handle)
+    return Path(name)
+
+
+def _open(temporary: Path | None, stdout: TextIO) -> contextlib.AbstractContextManager[TextIO]:
+    if temporary is None:
+        return _borrowed(stdout)
+    return temporary.open("w", encoding="utf-8", newline="")
+
+
+async def _until_signalled(export: Coroutine[Any, Any, ExportStats]) -> ExportStats | None:
+    """Run the export; None when SIGTERM, SIGHUP or SIGINT came first (the caller then cleans up)."""
+    result: list[ExportStats] = []
+    try:
+        await _race(export, result)
+    except BaseExceptionGroup as grouped:
+        # The export's own failure is what the caller explains, not a group of one.
+        if len(grouped.exceptions) == 1:
+            raise grouped.exceptions[0] from None
+        raise
+    return result[0] if result else None
+
+
+async def _race(export: Coroutine[Any, Any, ExportStats], result: list[ExportStats]) -> None:
+    async with anyio.create_task_group() as group:
+
+        async def watch(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+            with anyio.open_signal_receiver(*INTERRUPTING) as signals:
+                task_status.started()
+                async for _ in signals:
+                    group.cancel_scope.cancel()
+                    return
+
+        await group.start(watch)  # the signals are caught before anything is written
+        result.append(await export)
+        group.cancel_scope.cancel()
 
 
 def _silence(stream: TextIO) -> None:
@@ -102,15 +174,21 @@ class _borrowed:
 
 
 def _writer(
-    target: TextIO, export_format: ExportFormat, *, clean_text: bool
+    target: TextIO, export_format: ExportFormat, *, clean_text: bool, neutralise: bool = True
 ) -> Callable[[ExportedCustomer], None]:
     def text(value: str | None) -> str | None:
         return clean(value) if clean_text and value is not None else value
 
     if export_format == "csv":
-        writer = csv.writer(target, lineterminator="\n")
+        # CRLF, as RFC 4180 and Polar write it: a value holding a lone CR is then quoted too.
+        writer = csv.writer(target, lineterminator="\r\n")
         writer.writerow(COLUMNS)
-        return lambda customer: writer.writerow([text(value) for value in customer])
+
+        def cell(value: str | None) -> str | None:
+            value = text(value)
+            return f"'{value}" if neutralise and value and value.startswith(FORMULA_STARTS) else value
+
+        return lambda customer: writer.writerow([cell(value) for value in customer])
 
     def write_json(customer: ExportedCustomer) -> None:
         record: dict[str, Any] = {name: text(value) for name, value in zip(COLUMNS, customer, strict=True)}

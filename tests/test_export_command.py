@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +91,14 @@ def test_export_with_a_bad_environment_names_the_variable(
     assert "POLAR_MCP_SNAPSHOT_MAX" in capsys.readouterr().err
 
 
-def export_to(fake: FakePolar, stdout: io.StringIO, stderr: io.StringIO, fmt: str = "csv") -> int:
+def export_to(
+    fake: FakePolar, stdout: io.StringIO, stderr: io.StringIO, fmt: str = "csv", raw: bool = False
+) -> int:
     settings = Settings(access_token=DEFAULT_TOKEN)
     transport = httpx.MockTransport(fake)
-    return anyio.run(lambda: run_export(settings, transport, fmt, None, stdout=stdout, stderr=stderr))  # type: ignore[arg-type]
+    return anyio.run(
+        lambda: run_export(settings, transport, fmt, None, raw=raw, stdout=stdout, stderr=stderr)
+    )  # type: ignore[arg-type]
 
 
 def test_progress_goes_to_stderr_only_on_a_terminal(fake: FakePolar) -> None:
@@ -102,10 +109,12 @@ def test_progress_goes_to_stderr_only_on_a_terminal(fake: FakePolar) -> None:
     assert stdout.getvalue().count("\n") == 124
 
 
-def test_a_terminal_gets_cleaned_text_and_a_file_gets_raw_data(fake: FakePolar) -> None:
+@pytest.mark.parametrize("stdout", [io.StringIO, Terminal], ids=["pipe", "terminal"])
+def test_stdout_gets_cleaned_text_unless_raw_is_asked_for(fake: FakePolar, stdout: type[io.StringIO]) -> None:
+    # A pipe usually ends at a terminal (`polar-mcp export | head`): it is cleaned too.
     fake.customers[0]["name"] = "Eve\x1b[2J\u202eexe"
-    raw, cleaned = io.StringIO(), Terminal()
-    assert export_to(fake, raw, io.StringIO(), "jsonl") == 0
+    raw, cleaned = stdout(), stdout()
+    assert export_to(fake, raw, io.StringIO(), "jsonl", raw=True) == 0
     assert export_to(fake, cleaned, io.StringIO(), "jsonl") == 0
     assert "Eve\\u001b[2J\u202eexe" in raw.getvalue()
     assert "Eve[2Jexe" in cleaned.getvalue() and "\u202e" not in cleaned.getvalue()
@@ -146,3 +155,87 @@ def test_call_query_customers_json_prints_the_structured_answer() -> None:
 def test_call_query_customers_reports_refused_sql() -> None:
     done = run("call", "query_customers", '{"sql": "DELETE FROM customers"}', "--demo")
     assert done.returncode == 1 and "Only a read-only SELECT" in done.stderr and done.stdout == ""
+
+
+# --- written safely: formulas, files, signals, failures ---------------------------------------------
+
+
+def export_file(fake: FakePolar | httpx.MockTransport, output: Path, **options: Any) -> tuple[int, str]:
+    settings = Settings(access_token=DEFAULT_TOKEN)
+    transport = fake if isinstance(fake, httpx.MockTransport) else httpx.MockTransport(fake)
+    stderr = io.StringIO()
+    code = anyio.run(lambda: run_export(settings, transport, "csv", output, stderr=stderr, **options))
+    return code, stderr.getvalue()
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["neutralised", "raw"])
+def test_csv_cells_a_spreadsheet_would_run_are_neutralised_unless_raw(
+    fake: FakePolar, tmp_path: Path, raw: bool
+) -> None:
+    formulas = ['=HYPERLINK("http://evil","x")', "+1", "-2", "@SUM(A1)", "\tx", "\rx"]
+    for customer, name in zip(fake.customers, formulas, strict=False):
+        customer["name"] = name
+    target = tmp_path / "customers.csv"
+    assert export_file(fake, target, raw=raw)[0] == 0
+    with target.open(encoding="utf-8", newline="") as file:
+        names = {row["id"]: row["name"] for row in csv.DictReader(file)}
+    for customer, name in zip(fake.customers, formulas, strict=False):
+        assert names[customer["id"]] == (name if raw else "'" + name)
+
+
+def test_the_file_is_its_owners_only_and_no_temporary_file_is_left(fake: FakePolar, tmp_path: Path) -> None:
+    target = tmp_path / "customers.csv"
+    planted = tmp_path / "customers.csv.partial"
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    planted.symlink_to(victim)  # where an older release wrote its partial file
+    assert export_file(fake, target)[0] == 0
+    assert victim.read_text() == "keep me"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["customers.csv", "customers.csv.partial", "victim"]
+
+
+def test_an_export_whose_rows_are_all_unreadable_leaves_a_good_file_alone(
+    fake: FakePolar, tmp_path: Path
+) -> None:
+    target = tmp_path / "customers.csv"
+    target.write_text("a good earlier export")
+    body = "ID,Created At\r\nc1,never\r\nc2,never\r\n"
+    fake.fail_next(Fault(status=200, body=body, headers={"content-type": "text/csv"}))
+    code, err = export_file(fake, target)
+    assert (
+        code == 1
+        and err == f"error: every row of the export (2) was unreadable; {target} was left as it was.\n"
+    )
+    assert target.read_text() == "a good earlier export" and list(tmp_path.iterdir()) == [target]
+
+
+def test_a_signal_during_the_export_removes_the_temporary_file(tmp_path: Path) -> None:
+    async def interrupted(request: httpx.Request) -> httpx.Response:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await anyio.sleep_forever()
+        raise AssertionError("not reached")
+
+    target = tmp_path / "customers.csv"
+    code, err = export_file(httpx.MockTransport(interrupted), target)
+    assert code == 1 and err == "error: interrupted; nothing was written.\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_does_not_exist_is_one_error_line(fake: FakePolar, tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "customers.csv"
+    code, err = export_file(fake, target)
+    assert code == 1 and err == f"error: cannot write {target}: No such file or directory.\n"
+
+
+def test_a_full_disk_is_one_error_line_and_leaves_nothing(
+    fake: FakePolar, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*_: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("polar_mcp.export_command.os.replace", full)
+    target = tmp_path / "customers.csv"
+    code, err = export_file(fake, target)
+    assert code == 1 and err == f"error: cannot write {target}: No space left on device.\n"
+    assert list(tmp_path.iterdir()) == []
