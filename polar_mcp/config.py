@@ -11,6 +11,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from polar_mcp.errors import ConfigError
+from polar_mcp.sanitize import mentions
 
 Environment = Literal["production", "sandbox"]
 
@@ -112,7 +113,7 @@ def _token(raw: str) -> str | None:
 
 
 def _refuse_secret(name: str, raw: str, token: str | None) -> None:
-    if _SECRET_SHAPE.search(raw) or (token is not None and len(token) >= 8 and token in raw):
+    if _SECRET_SHAPE.search(raw) or (token is not None and len(token) >= 8 and mentions(raw, token)):
         raise ConfigError(
             f"{name} holds what looks like an access token, which belongs in POLAR_ACCESS_TOKEN only "
             f"(the value is not shown). Fix {name}, then restart the MCP server."

@@ -3,21 +3,51 @@ terminal reads it, and redaction of the access token from anything relayed."""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import unquote_plus
 
-__all__ = ["REDACTED", "clean", "clean_lines", "clean_value", "json_needs_cleaning", "redact", "relay"]
+__all__ = [
+    "MIN_SECRET_CHARS",
+    "REDACTED",
+    "clean",
+    "clean_lines",
+    "clean_value",
+    "json_needs_cleaning",
+    "mentions",
+    "redact",
+    "redact_value",
+    "relay",
+]
 
 REDACTED = "[redacted]"
+MIN_SECRET_CHARS = 8
+"""A secret shorter than this (no real token is) is not looked for in data: it would match ordinary words."""
 
 # Kept although they are format characters: they join emoji sequences and Indic and Arabic scripts.
 _JOINERS = frozenset({"\u200c", "\u200d"})
 # Line breaks of every kind become a space, so a value cannot start a line of its own.
 _BREAKS = frozenset("\t\n\r\v\f\x1c\x1d\x1e\x1f\x85\u2028\u2029")
-# Letters by category that render as nothing: Hangul fillers make "blank" names.
-_INVISIBLE_LETTERS = frozenset({"\u115f", "\u1160", "\u3164", "\uffa0"})
+# Characters that render as nothing though their category says otherwise: Hangul fillers make "blank"
+# names; the combining grapheme joiner, the Khmer inherent vowels and the blank braille pattern too.
+_INVISIBLE_LETTERS = frozenset(
+    {"\u115f", "\u1160", "\u3164", "\uffa0", "\u034f", "\u17b4", "\u17b5", "\u2800"}
+)
+# Variation selectors mean something only right after an emoji (or a CJK ideograph, for the
+# supplement); anywhere else a run of them can carry a hidden text.
+_VARIATION_SELECTORS = "\ufe00-\ufe0f\U000e0100-\U000e01ef"
+MAX_MARKS = 4
+"""Combining marks kept on one character: real scripts stack a few, stacked dozens hide the text."""
+# What `clean` might change in text that is otherwise printable: the fast path's check. The run of
+# marks covers the blocks used to stack them (Latin, Cyrillic, Hebrew, Arabic, Indic, Thai, symbols).
+_SUSPECT = re.compile(
+    "[" + "".join(sorted(_INVISIBLE_LETTERS)) + _VARIATION_SELECTORS + "]"
+    "|[\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+    "\u0900-\u0903\u093a-\u094f\u0e31-\u0e3a\u0e47-\u0e4e\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff"
+    f"\ufe20-\ufe2f]{{{MAX_MARKS + 1},}}"
+)
 # Unassigned code points are kept (emoji newer than this Python's Unicode tables are unassigned here),
 # except in the tag block, whose members hide text from readers, and the noncharacters.
 _TAGS = range(0xE0000, 0xE0080)
@@ -45,9 +75,10 @@ def clean(text: str) -> str:
     bidirectional overrides and isolates, Unicode tags), private-use and surrogate code points; turn every
     line break and tab into a space. Letters, combining marks, emoji and their variation selectors stay;
     a zero-width joiner or non-joiner stays only between two visible characters."""
-    if text.isprintable() and not any(letter in text for letter in _INVISIBLE_LETTERS):
+    if not _needs_work(text):
         return text  # the common case, decided in C: nothing to drop or replace
     out: list[str] = []
+    marks = 0  # combining marks kept on the last character
     for index, char in enumerate(text):
         if char in _BREAKS:
             out.append(" ")
@@ -55,9 +86,37 @@ def clean(text: str) -> str:
             following = text[index + 1 : index + 2]
             if out and _joinable(out[-1]) and following and _joinable(following):
                 out.append(char)
+        elif _is_variation_selector(char):
+            if out and _takes_variation_selector(out[-1], char):
+                out.append(char)
         elif not _dropped(char):
+            if unicodedata.category(char) in ("Mn", "Me"):
+                marks += 1
+                if marks > MAX_MARKS:
+                    continue
+            else:
+                marks = 0
             out.append(char)
     return "".join(out)
+
+
+def _needs_work(text: str) -> bool:
+    return not text.isprintable() or _SUSPECT.search(text) is not None
+
+
+def _is_variation_selector(char: str) -> bool:
+    code = ord(char)
+    return 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF
+
+
+def _takes_variation_selector(base: str, selector: str) -> bool:
+    """Whether `selector` may follow `base`: one selector, after an emoji or keycap base (symbols,
+    digits, # and *) or, for the supplement's selectors, after a CJK ideograph."""
+    if _is_variation_selector(base):
+        return False
+    if ord(selector) >= 0xE0100:
+        return unicodedata.category(base) == "Lo" and 0x3400 <= ord(base) <= 0x3FFFF
+    return unicodedata.category(base) in ("So", "Sm", "Sk", "Po", "Nd", "Cn") or base in "#*"
 
 
 def clean_lines(text: str) -> str:
@@ -101,7 +160,7 @@ def json_needs_cleaning(document: bytes) -> bool:
         rest = document.translate(None, _PRINTABLE_ASCII).decode("utf-8")
     except UnicodeDecodeError:
         return True
-    if not rest.isprintable() or any(letter in rest for letter in _INVISIBLE_LETTERS):
+    if _needs_work(rest):
         return True
     if b"\\" not in document:
         return False
@@ -116,13 +175,41 @@ def json_needs_cleaning(document: bytes) -> bool:
 
 
 def redact(text: str, secret: str | None) -> str:
-    """Replace `secret` in `text` in any letter case, raw or percent-encoded (a proxy or a server may echo
-    it either way); the one place every relayed or logged text is made safe."""
-    if not secret:
+    """Replace `secret` in `text` in any letter case, raw or percent-encoded, wholly or in part (a proxy
+    or a server may echo it any of these ways); the one place every relayed or logged text is made safe."""
+    if not secret or not mentions(text, secret):
         return text
-    forms = {secret, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)}
-    pattern = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
-    return re.sub(pattern, REDACTED, text, flags=re.IGNORECASE)
+    return _secret_pattern(secret).sub(REDACTED, text)
+
+
+def mentions(text: str, secret: str) -> bool:
+    """Whether `text` holds `secret`, compared case-insensitively, also after percent-decoding."""
+    lowered, wanted = text.lower(), secret.lower()
+    return wanted in lowered or ("%" in text and wanted in unquote_plus(lowered))
+
+
+def redact_value(value: Any, secret: str | None) -> Any:
+    """`redact` applied to every string (and key) of a JSON-like value."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, list):
+        return [redact_value(item, secret) for item in value]
+    if isinstance(value, dict):
+        return {redact(str(key), secret): redact_value(item, secret) for key, item in value.items()}
+    return value
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_pattern(secret: str) -> re.Pattern[str]:
+    # Each character as itself or percent-encoded (a space also as `+`), so any mix of forms matches.
+    parts = []
+    for char in secret:
+        encoded = "".join(f"%{byte:02x}" for byte in char.encode())
+        options = [re.escape(char), re.escape(encoded)] + (["\\+"] if char == " " else [])
+        parts.append("(?:" + "|".join(options) + ")")
+    return re.compile("".join(parts), re.IGNORECASE)
 
 
 def relay(text: str, secret: str | None, limit: int) -> str:

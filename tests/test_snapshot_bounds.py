@@ -157,3 +157,14 @@ async def test_export_batches_are_bounded_in_bytes(monkeypatch: pytest.MonkeyPat
             sink, progress=progress
         )
     assert sum(batches) == 500 and len(batches) >= body // (20_000 + 4_096) >= 3
+
+
+async def test_a_customer_listed_twice_in_the_export_is_one_customer() -> None:
+    fake = fake_with(10)
+    fake.customers.append(dict(fake.customers[0]))
+    store = store_for(fake)
+    with anyio.fail_after(30):
+        snapshot = await store.get()
+        answer = await snapshot.query("SELECT COUNT(*), COUNT(DISTINCT id) FROM customers")
+    assert snapshot.customers == 10 and answer.rows == [(10, 10)]
+    assert snapshot.stats.problems() == "1 repeated row of a customer already listed counted once."

@@ -6,6 +6,7 @@ import http.cookiejar
 import json
 import logging
 import random
+import re
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -42,7 +43,14 @@ from polar_mcp.polar.retry import (
     retry_delay,
     should_retry,
 )
-from polar_mcp.sanitize import clean_value, json_needs_cleaning, relay
+from polar_mcp.sanitize import (
+    MIN_SECRET_CHARS,
+    clean_value,
+    json_needs_cleaning,
+    mentions,
+    redact_value,
+    relay,
+)
 
 __all__ = ["MAX_BODY_BYTES", "MAX_JSON_DEPTH", "PRODUCT_NAME_TTL", "PolarClient"]
 
@@ -220,7 +228,8 @@ class PolarClient:
         are counted in the returned stats, never fatal. A body that is not the CSV is `InvalidResponse`.
         """
         params = [("organization_id", str(org)) for org in organization_ids]
-        parser = ExportParser()
+        token = self.settings.access_token
+        parser = ExportParser(secret=token if token and len(token) >= MIN_SECRET_CHARS else None)
         batch: list[ExportedCustomer] = []
         flushed = 0  # body bytes read when the last batch was handed over
         async with self.stream(EXPORT, params) as response:
@@ -315,7 +324,12 @@ class PolarClient:
                 f"{self.settings.environment_label} answered with JSON nested more than {MAX_JSON_DEPTH} "
                 "levels deep, unlike any Polar answer. Check POLAR_SERVER_URL; try again if it was a one-off."
             )
-        return clean_value(payload) if json_needs_cleaning(body) else payload
+        payload = clean_value(payload) if json_needs_cleaning(body) else payload
+        token = self.settings.access_token
+        if token and len(token) >= MIN_SECRET_CHARS and _may_hold(body, token):
+            # An upstream that echoes the request's Authorization header must not hand the token on.
+            payload = redact_value(payload, token)
+        return payload
 
     @asynccontextmanager
     async def stream(
@@ -440,6 +454,18 @@ class _Budget:
 
 
 _NOT_JSON = object()
+# A JSON escape of a printable ASCII character: no encoder writes one, but it could spell the token.
+_ASCII_ESCAPE = re.compile(rb"\\u00[2-7][0-9a-fA-F]")
+
+
+def _may_hold(body: bytes, token: str) -> bool:
+    """Whether a JSON body could hold the token in any form (any case, percent-encoded, escaped); a
+    True is checked string by string. Decided in C for an ordinary page."""
+    if token.lower().encode() in body.lower():
+        return True
+    return (b"%" in body and mentions(body.decode("utf-8", "replace"), token)) or bool(
+        _ASCII_ESCAPE.search(body)
+    )
 
 
 def _parse_json(body: bytes) -> Any:

@@ -42,7 +42,11 @@ def customer_state_endpoint(*, customer_id: str | None = None, external_id: str 
     if external_id is None:
         raise ValueError("give customer_id or external_id")
     # The seller's own ID may hold '/', '?', '#', spaces and non-ASCII: all of it goes in one segment.
+    # `.` and `..` as a whole segment would be removed as dot segments and reach another path.
+    segment = quote(external_id, safe="")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
     return Endpoint(
-        f"/v1/customers/external/{quote(external_id, safe='')}/state",
+        f"/v1/customers/external/{segment}/state",
         not_found=f"no customer has external ID {external_id!r}",
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from polar_mcp.sanitize import clean_value
+from polar_mcp.sanitize import clean_value, mentions, redact
 
 __all__ = ["COLUMNS", "HEADER_FIELDS", "ExportParser", "ExportStats", "ExportedCustomer", "NotCsv"]
 
@@ -85,6 +85,8 @@ class ExportStats:
     unreadable_metadata: int = 0
     malformed_rows: list[int] = field(default_factory=list)
     """The first few row numbers (1 is the first after the header) of rows left out, to point at them."""
+    duplicates: int = 0
+    """Rows repeating a customer ID already read, counted once (set by whoever keeps the rows)."""
 
     def problems(self) -> str | None:
         """One sentence about rows that could not be read fully, or None when every row was fine."""
@@ -95,6 +97,11 @@ class ExportStats:
             more = ", ..." if self.malformed > len(self.malformed_rows) else ""
             parts.append(
                 f"{self.malformed:,} malformed row{plural} of the export (row {where}{more}) left out"
+            )
+        if self.duplicates:
+            plural = "s" if self.duplicates > 1 else ""
+            parts.append(
+                f"{self.duplicates:,} repeated row{plural} of a customer already listed counted once"
             )
         if self.unreadable_metadata:
             plural = "s" if self.unreadable_metadata > 1 else ""
@@ -108,8 +115,9 @@ class ExportStats:
 class ExportParser:
     """Feed it the body's chunks in order; each `feed` returns the customers completed by that chunk."""
 
-    def __init__(self) -> None:
+    def __init__(self, secret: str | None = None) -> None:
         self.stats = ExportStats()
+        self._secret = secret  # redacted from any row that echoes it
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
         self._pending = ""
         self._columns: dict[str, int] | None = None
@@ -174,6 +182,8 @@ class ExportParser:
 
     def _parse(self, records: list[str]) -> list[ExportedCustomer]:
         customers: list[ExportedCustomer] = []
+        if self._secret and any(mentions(record, self._secret) for record in records):
+            records = [redact(record, self._secret) for record in records]
         reader = csv.reader(records)
         while True:
             try:

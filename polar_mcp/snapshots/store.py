@@ -64,11 +64,17 @@ INDEXED = ("country", "created_at", "email_domain", "email", "external_id")
 _SCHEMA = (
     "CREATE TABLE customers ("
     + ", ".join(
-        f"{name} TEXT NOT NULL" if name in ("id", "created_at") else f"{name} TEXT" for name in COLUMNS
+        "id TEXT NOT NULL PRIMARY KEY"
+        if name == "id"
+        else f"{name} TEXT NOT NULL"
+        if name == "created_at"
+        else f"{name} TEXT"
+        for name in COLUMNS
     )
     + ")"
 )
-_INSERT = f"INSERT INTO customers VALUES ({', '.join('?' for _ in COLUMNS)})"
+# A customer the export lists twice is one customer: the first row stays, the repeat is counted.
+_INSERT = f"INSERT OR IGNORE INTO customers VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 Clock = Callable[[], float]
 
@@ -304,12 +310,13 @@ class SnapshotStore:
                 if len(grouped.exceptions) == 1:
                     raise grouped.exceptions[0] from None
                 raise
-            database = await anyio.to_thread.run_sync(_finish, conn)
+            database, customers = await anyio.to_thread.run_sync(_finish, conn)
         except BaseException:
             conn.close()
             raise
+        stats.duplicates = stats.customers - customers
         return Snapshot(
-            database=database, taken_at=taken_at, customers=stats.customers, stats=stats, gate=self.gate
+            database=database, taken_at=taken_at, customers=customers, stats=stats, gate=self.gate
         )
 
 
@@ -319,7 +326,9 @@ def _insert(conn: sqlite3.Connection, batch: list[ExportedCustomer]) -> None:
     conn.execute("COMMIT")
 
 
-def _finish(conn: sqlite3.Connection) -> ReadOnlyDatabase:
+def _finish(conn: sqlite3.Connection) -> tuple[ReadOnlyDatabase, int]:
+    """The locked-down database and how many distinct customers it holds."""
     for column in INDEXED:
         conn.execute(f"CREATE INDEX customers_{column} ON customers ({column})")
-    return ReadOnlyDatabase(conn, COLUMNS)
+    (customers,) = conn.execute("SELECT COUNT(*) FROM customers").fetchone()
+    return ReadOnlyDatabase(conn, COLUMNS), int(customers)
