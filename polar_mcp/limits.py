@@ -1,6 +1,6 @@
 """The HTTP deployment's own limits: deadlines on request heads, caps on open connections (in all and per
-client address) and on requests in flight, bounded request heads and bodies, and cancellation of a call
-whose client went away.
+client address) and on requests in flight, bounded request heads and bodies, cancellation of a call
+whose client went away, and a JSON-RPC error for a call that shutdown cuts off.
 
 uvicorn closes idle keep-alive connections but not a connection that never finishes its request head,
 so a few thousand silent sockets could exhaust the process's file descriptors. `GuardedH11Protocol`
@@ -9,8 +9,8 @@ closes a connection that sends nothing within `FIRST_BYTE_SECONDS` or no complet
 connections beyond `MAX_OPEN_CONNECTIONS`, or beyond `MAX_CONNECTIONS_PER_CLIENT` from one address
 (trusted proxies excepted). Open connections cost a file descriptor and a little memory, never a
 request slot: `InFlightLimit` counts requests in flight, and answers 503 beyond `LIMIT_CONCURRENCY`
-to every path but `/healthz`. `uvicorn_options()` gathers the protocol's settings for both ways of
-serving.
+to every path but `/healthz`. `uvicorn_options()` gathers the settings for both ways of serving, with
+uvicorn's own cap (which counts connections) and its reading of `X-Forwarded-For` turned off.
 """
 
 from __future__ import annotations
