@@ -304,6 +304,32 @@ async def test_a_call_cut_off_by_shutdown_gets_a_json_rpc_error() -> None:
     assert "shutting down" in body["error"]["message"] and "Retry" in body["error"]["message"]
 
 
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def access_log() -> Iterator[list[str]]:
+    """uvicorn's access log lines while inside; whatever another test made of that logger's settings."""
+    logger = logging.getLogger("uvicorn.access")
+    handler = _Lines()
+    saved = (logger.level, logger.disabled)
+    logger.setLevel(logging.INFO)
+    logger.disabled = False
+    logger.addHandler(handler)
+    try:
+        yield handler.lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.disabled = saved[1]
+
+
 def _forwarded_request(forwarded_for: bytes) -> bytes:
     # No bearer token: the 401 is logged with the client address.
     return (
@@ -329,15 +355,15 @@ async def test_the_logged_client_is_the_peer_unless_a_trusted_proxy_names_one(
 ) -> None:
     caplog.set_level(logging.INFO)
     app = app_for("http://127.0.0.1:9", trusted_proxies=trusted)
-    async with serving(app, http=Patient) as (port, _):
-        with anyio.fail_after(10):
-            answer = await raw_exchange(port, _forwarded_request(forwarded_for))
+    with access_log() as access:
+        async with serving(app, http=Patient) as (port, _):
+            with anyio.fail_after(10):
+                answer = await raw_exchange(port, _forwarded_request(forwarded_for))
     assert answer.startswith(b"HTTP/1.1 401")
     refusals = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused an MCP request")]
     assert refusals == [refusals[0]] and refusals[0].startswith(f"refused an MCP request from {logged}:")
-    access = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
     assert access and all(line.startswith(f"{logged}:") for line in access)
-    assert "\x1b" not in caplog.text
+    assert "\x1b" not in caplog.text and not any("\x1b" in line for line in access)
 
 
 def test_control_characters_never_reach_a_log_line() -> None:
