@@ -7,12 +7,15 @@ so any worker or replica can answer any request and no session affinity is neede
   `Authorization: Bearer <that value>`, else 401 before anything reaches a tool. Without it, the endpoint
   only answers requests that arrive on a loopback address;
 - DNS-rebinding protection: Host and Origin are checked against loopback plus `POLAR_MCP_ALLOWED_HOSTS`
-  and `POLAR_MCP_ALLOWED_ORIGINS` (comma-separated);
-- `GET /healthz` (liveness: no auth, no Polar call) and `GET /readyz` (checks the Polar token, cached);
+  and `POLAR_MCP_ALLOWED_ORIGINS` (comma-separated); a Host whose port is not digits is refused first;
+- `GET /healthz` (liveness: no auth, no Polar call, never refused for load) and `GET /readyz` (checks
+  the Polar token, cached; at most one check in flight, other probes get the last answer at once);
+- the client address that is logged: the peer's, or, from a proxy in `POLAR_MCP_TRUSTED_PROXIES`,
+  the address it names in `X-Forwarded-For`;
 - a lifespan that closes the shared Polar client after uvicorn has let in-flight calls finish;
 - the limits of `polar_mcp.limits`: POST only on the endpoint (405 otherwise), bounded bodies, a call
-  cancelled with its Polar requests when its client disconnects, a deadline on request heads, caps on
-  open connections and concurrent requests.
+  cancelled with its Polar requests when its client disconnects, deadlines on request heads, caps on
+  open connections and on requests in flight.
 
 The Polar token is read from the server's environment only; nothing a client sends can replace it.
 
@@ -28,6 +31,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -39,14 +43,24 @@ import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from polar_mcp.config import Settings
 from polar_mcp.errors import PolarMCPError
-from polar_mcp.limits import McpEndpoint, raise_file_limit, uvicorn_options
+from polar_mcp.limits import (
+    TRUSTED_PROXIES_ENV,
+    InFlightLimit,
+    McpEndpoint,
+    Network,
+    is_trusted,
+    parse_networks,
+    raise_file_limit,
+    uvicorn_options,
+)
 from polar_mcp.logs import LOG_LEVELS, configure_logging
 from polar_mcp.polar.client import PolarClient
 from polar_mcp.polar.query import CustomerQuery
@@ -60,6 +74,7 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PATH",
     "DEFAULT_PORT",
+    "TRUSTED_PROXIES_ENV",
     "HttpConfig",
     "app",
     "create_app",
@@ -78,11 +93,15 @@ DEFAULT_PATH = "/mcp"
 # uvicorn lets in-flight requests finish for this long after SIGTERM (Kubernetes waits 30 s by default).
 GRACEFUL_SHUTDOWN_SECONDS = 25
 READY_CACHE_SECONDS = 10.0  # /readyz is unauthenticated: at most one Polar request per window
+READY_CHECK_SECONDS = 5.0  # a readiness check that Polar has not answered by then reports not ready
 EXIT_USAGE = 2
 
 # A browser on an attacker's page sends the attacker's host name, never these, so they are always safe.
 LOOPBACK_HOSTS = ("127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*")
 LOOPBACK_ORIGINS = tuple(f"http://{host}" for host in LOOPBACK_HOSTS)
+# A name or bracketed IPv6 address, then optionally ':' and digits. The SDK matches `name:*` by prefix,
+# so without this `localhost:1@evil.example` would pass as a loopback name with a port.
+HOST_SYNTAX = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 @dataclass(frozen=True)
@@ -93,15 +112,18 @@ class HttpConfig:
     auth_token: str | None = field(default=None, repr=False)
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[Network, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpConfig:
-        """Read the auth token and the extra allowed hosts and origins (comma-separated lists)."""
+        """Read the auth token, the extra allowed hosts and origins and the trusted proxies
+        (comma-separated lists). ValueError names a trusted proxy that is not an address or network."""
         env = os.environ if environ is None else environ
         return cls(
             auth_token=env.get(AUTH_TOKEN_ENV, "").strip() or None,
             allowed_hosts=_split(env.get(ALLOWED_HOSTS_ENV, "")),
             allowed_origins=_split(env.get(ALLOWED_ORIGINS_ENV, "")),
+            trusted_proxies=parse_networks(env.get(TRUSTED_PROXIES_ENV, "")),
         )
 
     def transport_security(self) -> TransportSecuritySettings:
@@ -134,6 +156,7 @@ def create_app(
     auth_token: str | None = None,
     allowed_hosts: Sequence[str] | None = None,
     allowed_origins: Sequence[str] | None = None,
+    trusted_proxies: Sequence[str] | None = None,
     path: str = DEFAULT_PATH,
 ) -> Starlette:
     """Build the ASGI app. Each argument left as `None` comes from the environment.
@@ -149,6 +172,9 @@ def create_app(
         auth_token=env.auth_token if auth_token is None else auth_token,
         allowed_hosts=env.allowed_hosts if allowed_hosts is None else tuple(allowed_hosts),
         allowed_origins=env.allowed_origins if allowed_origins is None else tuple(allowed_origins),
+        trusted_proxies=(
+            env.trusted_proxies if trusted_proxies is None else parse_networks(",".join(trusted_proxies))
+        ),
     )
     if server is None:
         server = build_server(settings) if settings is not None else _server_from_env()
@@ -178,12 +204,17 @@ def create_app(
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    endpoint = _RequireBearer(McpEndpoint(session_manager.handle_request), config.auth_token)
     routes = [
-        Route(path, endpoint=_RequireBearer(McpEndpoint(session_manager.handle_request), config.auth_token)),
+        Route(path, endpoint=_HostSyntax(endpoint)),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/readyz", endpoint=readiness.endpoint, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [
+        Middleware(_ForwardedClient, trusted=config.trusted_proxies),
+        Middleware(InFlightLimit, exempt=("/healthz",)),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 def _server_from_env() -> PolarMCPServer:
@@ -192,6 +223,53 @@ def _server_from_env() -> PolarMCPServer:
         # As with stdio: start anyway, and every tool call explains which variable to fix.
         logger.error("%s", started.config_error)
     return server_from(started)
+
+
+class _ForwardedClient:
+    """The client address of a request from a trusted proxy is the right-most address in
+    `X-Forwarded-For` that is not itself a trusted proxy (what nginx's `$proxy_add_x_forwarded_for`
+    appends). Anything that is not an IP address ends the walk, so no such text reaches a log line."""
+
+    def __init__(self, app: ASGIApp, trusted: Sequence[Network]) -> None:
+        self.app = app
+        self.trusted = tuple(trusted)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if scope["type"] == "http" and self.trusted and client and is_trusted(str(client[0]), self.trusted):
+            hops = [
+                hop.strip()
+                for name, value in scope["headers"]
+                if name == b"x-forwarded-for"
+                for hop in value.decode("latin-1").split(",")
+            ]
+            current = str(client[0])
+            while hops and is_trusted(current, self.trusted):
+                hop = hops.pop()
+                try:
+                    current = str(ipaddress.ip_address(hop))
+                except ValueError:
+                    break
+            if current != client[0]:
+                scope["client"] = (current, 0)
+        await self.app(scope, receive, send)
+
+
+class _HostSyntax:
+    """421 for a Host header that is not a name or address with an optional numeric port, before the
+    SDK's allow-list, which matches `localhost:*` as a prefix."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = Headers(scope=scope).get("host", "")
+            if host and not HOST_SYNTAX.fullmatch(host):
+                logger.warning("refused an MCP request with a malformed Host header: %r", host[:200])
+                await PlainTextResponse("Invalid Host header", status_code=421)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _RequireBearer:
@@ -243,30 +321,40 @@ class _RequireBearer:
 
 
 class _Readiness:
-    """`GET /readyz`: one `limit=1` request proves the Polar token works; the answer is cached briefly."""
+    """`GET /readyz`: one `limit=1` request proves the Polar token works; the answer is cached briefly.
 
-    def __init__(self, polar: PolarClient) -> None:
+    At most one check is in flight: the probe that starts it waits for it (at most `check_seconds`),
+    every probe meanwhile gets the last answer at once, so probes cannot pile up on a slow Polar."""
+
+    def __init__(self, polar: PolarClient, check_seconds: float = READY_CHECK_SECONDS) -> None:
         self.polar = polar
-        self._lock = anyio.Lock()
+        self.check_seconds = check_seconds
+        self._checking = False
         self._checked_at = -READY_CACHE_SECONDS
         self._answer: tuple[int, dict[str, Any]] = (503, {"status": "unknown"})
 
     async def endpoint(self, _: Request) -> JSONResponse:
-        async with self._lock:
-            if time.monotonic() - self._checked_at >= READY_CACHE_SECONDS:
+        if not self._checking and time.monotonic() - self._checked_at >= READY_CACHE_SECONDS:
+            self._checking = True
+            try:
                 self._answer = await self._check()
                 self._checked_at = time.monotonic()
+            finally:
+                self._checking = False
         status, body = self._answer
         return JSONResponse(body, status_code=status)
 
     async def _check(self) -> tuple[int, dict[str, Any]]:
-        try:
-            await self.polar.list_customers(CustomerQuery(limit=1))
-        except PolarMCPError as exc:
-            # The details name variables and URLs: they go to the operator's log, not to anonymous callers.
-            logger.warning("not ready: %s", exc)
-            return 503, {"status": "unavailable", "reason": type(exc).__name__}
-        return 200, {"status": "ready"}
+        with anyio.move_on_after(self.check_seconds):
+            try:
+                await self.polar.list_customers(CustomerQuery(limit=1))
+            except PolarMCPError as exc:
+                # The details name variables and URLs: for the operator's log, not for anonymous callers.
+                logger.warning("not ready: %s", exc)
+                return 503, {"status": "unavailable", "reason": type(exc).__name__}
+            return 200, {"status": "ready"}
+        logger.warning("not ready: Polar did not answer the readiness check within %g s", self.check_seconds)
+        return 503, {"status": "unavailable", "reason": "PolarUnreachable"}
 
 
 def app() -> Starlette:
@@ -277,7 +365,12 @@ def app() -> Starlette:
     for handler in logging.getLogger("uvicorn.access").handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
             handler.setStream(sys.stderr)
-    if HttpConfig.from_env().auth_token is None:
+    try:
+        config = HttpConfig.from_env()
+    except ValueError as exc:
+        logger.error("%s", exc)
+        raise SystemExit(EXIT_USAGE) from None
+    if config.auth_token is None:
         logger.warning(
             "%s is not set: the MCP endpoint answers only requests that arrive on loopback or a Unix socket",
             AUTH_TOKEN_ENV,
@@ -298,7 +391,11 @@ def serve(
     import uvicorn
 
     host = host.strip("[]")  # an IPv6 address may come as in a URL, [::1]
-    config = HttpConfig.from_env()
+    try:
+        config = HttpConfig.from_env()
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return EXIT_USAGE
     if config.auth_token is None and not is_loopback(host):
         logger.error(
             "refusing to listen on %s without %s: anyone who can reach this address could read the "
@@ -326,6 +423,7 @@ def serve(
         auth_token=config.auth_token,
         allowed_hosts=config.allowed_hosts,
         allowed_origins=config.allowed_origins,
+        trusted_proxies=[str(network) for network in config.trusted_proxies],
     )
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is the normal way to stop it
         uvicorn.run(

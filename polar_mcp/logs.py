@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
 
-__all__ = ["LOG_LEVELS", "BurstFilter", "configure_logging"]
+__all__ = ["LOG_LEVELS", "BurstFilter", "ControlCharacterFilter", "configure_logging"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Every C0 control but tab and newline, DEL and the C1 controls: what a terminal would act on.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class BurstFilter(logging.Filter):
@@ -42,15 +45,31 @@ class BurstFilter(logging.Filter):
         return count <= burst
 
 
+class ControlCharacterFilter(logging.Filter):
+    """Escape control characters (as `\\x1b`) in the rendered message: a header value, a host name or
+    any other text a client sent may reach a log line, and must not move a terminal's cursor or
+    recolour what an operator reads. Tab and newline stay: HTTP heads cannot carry a newline, and
+    the server's own multi-line messages keep their lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if CONTROL_CHARACTERS.search(message):
+            record.msg = CONTROL_CHARACTERS.sub(lambda found: f"\\x{ord(found.group()):02x}", message)
+            record.args = None
+        return True
+
+
 def configure_logging(level: str) -> None:
     """Logs go to stderr: on stdio, stdout carries only protocol messages. Repeated records are
-    held back beyond a burst, so that no flood can fill the disk."""
+    held back beyond a burst, so that no flood can fill the disk, and control characters are escaped."""
     logging.basicConfig(
         stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, BurstFilter) for f in handler.filters):
             handler.addFilter(BurstFilter())
+        if not any(isinstance(f, ControlCharacterFilter) for f in handler.filters):
+            handler.addFilter(ControlCharacterFilter())  # after the burst filter, which groups by template
     # httpx logs every URL at INFO, and the SDK "Terminating session" after every stateless HTTP
     # request; our own client logs what matters.
     quiet = max(logging.WARNING, logging.getLogger().level)
