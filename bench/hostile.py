@@ -6,6 +6,7 @@ readiness probes while Polar is slow.
     .venv/bin/python -m bench.hostile                 # all three, about 2 minutes
     .venv/bin/python -m bench.hostile --body-mb 20    # a lighter memory run
     .venv/bin/python -m bench.hostile --only flood    # the flood alone, about 40 s
+    .venv/bin/python -m bench.hostile --only sql      # one caller's SQL against everyone (bench.hostile_sql)
 
 Time: each scenario is one `list_customers` call made in-process, over real HTTP, to an upstream that
 misbehaves in its own way on each attempt; the figure is wall time from call to error. Memory: a
@@ -358,6 +359,11 @@ async def main(body_mb: int, only: list[str], flood_seconds: float, addresses: i
         flood_figures = await flood_run(flood_seconds, idle=200, probes=200, addresses=addresses)
         flood_figures["targets_met"] = print_flood(flood_figures, flood_seconds, 200, 200, addresses)
         figures["flood"] = flood_figures
+    if "sql" in only:
+        from bench import hostile_sql
+
+        print("\nOne caller's SQL against everyone else (bench.hostile_sql):")
+        figures["sql"] = await hostile_sql.main(quick=False)
     return figures
 
 
@@ -397,7 +403,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--body-mb", type=int, default=200, help="size of the huge body (default 200)")
     parser.add_argument(
-        "--only", nargs="+", choices=["time", "memory", "flood"], default=["time", "memory", "flood"]
+        "--only",
+        nargs="+",
+        choices=["time", "memory", "flood", "sql"],
+        default=["time", "memory", "flood", "sql"],
     )
     parser.add_argument(
         "--flood-seconds", type=float, default=30.0, help="how long the flood runs (default 30)"
@@ -416,4 +425,5 @@ if __name__ == "__main__":
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
-    sys.exit(0 if results.get("flood", {}).get("targets_met", True) else 1)
+    met = results.get("flood", {}).get("targets_met", True) and not results.get("sql", {}).get("misses")
+    sys.exit(0 if met else 1)
