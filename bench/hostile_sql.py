@@ -108,11 +108,14 @@ def reset_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
-class Session:
-    """One MCP client over streamable HTTP with the server's bearer token."""
+ATTACKER_ADDRESS = "127.0.0.2"  # the bystander connects from 127.0.0.1: another caller
 
-    def __init__(self, url: str, token: str) -> None:
-        self.url, self.token = url, token
+
+class Session:
+    """One MCP client over streamable HTTP with the server's bearer token, from a loopback address."""
+
+    def __init__(self, url: str, token: str, address: str = "127.0.0.1") -> None:
+        self.url, self.token, self.address = url, token, address
 
     async def call(self, sql: str, organization_id: str | None = None) -> tuple[float, str]:
         arguments: dict[str, Any] = {"sql": sql}
@@ -121,7 +124,9 @@ class Session:
         headers = {"Authorization": f"Bearer {self.token}"}
         started = time.monotonic()
         async with (
-            httpx2.AsyncClient(headers=headers, timeout=120) as http,
+            httpx2.AsyncClient(
+                headers=headers, timeout=120, transport=httpx2.AsyncHTTPTransport(local_address=self.address)
+            ) as http,
             Client(streamable_http_client(f"{self.url}/mcp", http_client=http)) as client,
         ):
             result = await client.call_tool("query_customers", arguments)
@@ -143,7 +148,9 @@ async def run_attack(attack: Attack, url: str, token: str, pid: int) -> dict[str
 
     async def attacker(index: int) -> None:
         organization = SPREAD_ORGS[index] if attack.spread else None
-        outcomes.append(await Session(url, token).call(attack.statements[index], organization))
+        # Spread over snapshots, each call comes from an address of its own: three callers at once.
+        session = Session(url, token, f"127.0.0.{2 + index}" if attack.spread else ATTACKER_ADDRESS)
+        outcomes.append(await session.call(attack.statements[index], organization))
 
     bystander: dict[str, Any] = {}
     async with anyio.create_task_group() as group:

@@ -35,6 +35,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from polar_mcp.server import CallerLink, caller_link
+from polar_mcp.snapshots.store import statement_caller
 
 __all__ = [
     "FIRST_BYTE_SECONDS",
@@ -359,6 +360,9 @@ class McpEndpoint:
                 gone.set()
 
         token = caller_link.set(link)
+        peer = scope.get("client")
+        # Turns for SQL are shared per client address (the real one, behind a trusted proxy).
+        caller_token = statement_caller.set(client_key(str(peer[0])) if peer else None)
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(watch)
@@ -373,6 +377,7 @@ class McpEndpoint:
                     await jsonrpc_error(send, 503, SHUTTING_DOWN, _request_id(body), {"retry-after": "1"})
             raise
         finally:
+            statement_caller.reset(caller_token)
             caller_link.reset(token)
 
 

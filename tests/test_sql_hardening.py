@@ -16,7 +16,7 @@ from polar_mcp.errors import QueryError
 from polar_mcp.polar.export import ExportStats
 from polar_mcp.sanitize import clean
 from polar_mcp.snapshots.sql import ALLOWED_FUNCTIONS, MAX_COLUMNS, ReadOnlyDatabase, Ticket
-from polar_mcp.snapshots.store import Snapshot, StatementGate
+from polar_mcp.snapshots.store import FairLine, Snapshot, StatementGate, statement_caller
 from polar_mcp.tools import query_customers
 
 pytestmark = pytest.mark.anyio
@@ -233,3 +233,52 @@ def test_a_wide_answer_of_huge_values_keeps_only_what_is_shown() -> None:
     result = database().query(sql, shape=query_customers.shown_value)
     assert result.row_count == 50 and result.rows
     assert all(len(value) < 250 for row in result.rows for value in row)
+
+
+async def test_one_caller_cannot_take_every_turn() -> None:
+    gate, release, holding = StatementGate(at_once=2, wait=WAIT, per_caller=1), anyio.Event(), anyio.Event()
+
+    async def hold() -> None:
+        statement_caller.set("10.0.0.1")
+        async with gate.turn():
+            holding.set()
+            await release.wait()
+
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as group:
+            group.start_soon(hold)
+            await holding.wait()
+            token = statement_caller.set("10.0.0.1")
+            with pytest.raises(QueryError, match="already have 1 statement running"):
+                async with gate.turn():
+                    pass  # refused at once: no wait for the caller's own turn to end
+            statement_caller.reset(token)
+            token = statement_caller.set("10.0.0.2")
+            async with gate.turn():
+                pass  # another caller still gets the free turn
+            statement_caller.reset(token)
+            release.set()
+
+
+async def test_a_snapshot_lets_another_caller_go_before_a_callers_next_statement() -> None:
+    line, order = FairLine(), []
+    await line.enter("a")  # a's first statement runs
+    queued = [anyio.Event(), anyio.Event()]
+
+    async def wait_in_line(caller: str, ready: anyio.Event) -> None:
+        entering = line.enter(caller)
+        ready.set()
+        await entering
+        order.append(caller)
+        line.leave(caller)
+
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as group:
+            group.start_soon(wait_in_line, "a", queued[0])  # a's second statement, first in line
+            await queued[0].wait()
+            await anyio.wait_all_tasks_blocked()
+            group.start_soon(wait_in_line, "b", queued[1])
+            await queued[1].wait()
+            await anyio.wait_all_tasks_blocked()
+            line.leave("a")
+    assert order == ["b", "a"]
