@@ -65,7 +65,8 @@ async def measure_latency(fake: FakeServer, plan: Plan) -> list[Section]:
             "polar-mcp's server process minus both: what our code costs, unaffected by other load.",
         ],
     )
-    async with httpx.AsyncClient() as http, connect(our_server(fake), "polar-mcp") as stdio:
+    server = our_server(fake)
+    async with httpx.AsyncClient() as http, connect(server, "polar-mcp") as stdio:
         for limit in plan.limits:
             args = {"limit": limit}
             n = plan.latency_calls
@@ -91,14 +92,15 @@ async def measure_latency(fake: FakeServer, plan: Plan) -> list[Section]:
                 await direct()
                 direct_cpu[0] += time.process_time() - start
 
-            async with connect(floor_server(stored), "floor") as floor:
+            floor_params = floor_server(stored)
+            async with connect(floor_params, "floor") as floor:
 
                 async def at_floor(args: dict[str, Any] = args, expected: Any = sample) -> None:
                     result = await floor.call_tool(OUR_TOOL, args)
                     if result.structured_content != expected.structured_content:
                         raise RuntimeError("the floor server returned something else than the stored result")
 
-                pids = {"stdio": find_child("polar-mcp"), "floor": find_child("bench.floor")}
+                pids = {"stdio": find_child(server), "floor": find_child(floor_params)}
                 cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 times = await interleaved(
                     {"direct": direct_counted, "stdio": over_stdio, "floor": at_floor}, n

@@ -22,9 +22,10 @@ async def measure_memory(fake: FakeServer, plan: Plan) -> Section:
         ["after", "RSS MiB", "growth MiB"],
     )
     pages = max(1, fake.dataset.customers // LIMIT)
-    async with connect(our_server(fake), "polar-mcp") as client:
+    ours = our_server(fake)
+    async with connect(ours, "polar-mcp") as client:
         await client.list_tools()
-        pid = find_child("polar-mcp")
+        pid = find_child(ours)
         start = rss_mib(pid)
         section.add("start (initialize + tools/list)", start, "")
         rss: dict[int, float] = {}

@@ -47,9 +47,10 @@ async def measure_query(fake: FakeServer, plan: Plan) -> Section:
         ["way", "tool calls", "Polar requests", "text bytes", "text tokens", "seconds"],
     )
     warm_runs = 20 if plan.enforce else 5
-    async with connect(our_server(fake), "polar-mcp-query") as client:
+    ours = our_server(fake)
+    async with connect(ours, "polar-mcp-query") as client:
         await client.list_tools()
-        pid = find_child("polar-mcp")
+        pid = find_child(ours)
         rss_before = rss_mib(pid)
         before = await _upstream_requests(fake)
         start = time.perf_counter()

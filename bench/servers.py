@@ -22,6 +22,7 @@ __all__ = [
     "connect",
     "cpu_seconds",
     "find_child",
+    "match_child",
     "our_server",
     "rss_mib",
     "server_log",
@@ -72,28 +73,41 @@ def text_of(result: CallToolResult) -> str:
     return "\n".join(block.text for block in result.content if block.type == "text")
 
 
-def _children() -> dict[int, str]:
-    found: dict[int, str] = {}
+def _children() -> dict[int, list[str]]:
+    """This process's children: PID to argv, from /proc."""
+    found: dict[int, list[str]] = {}
     me = os.getpid()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
         if int(stat.rpartition(")")[2].split()[1]) == me:
-            found[int(entry.name)] = cmdline
+            found[int(entry.name)] = [arg.decode(errors="replace") for arg in cmdline.split(b"\0")[:-1]]
     return found
 
 
-def find_child(marker: str) -> int:
-    """PID of the one child process of this one whose command line contains `marker`."""
-    matches = [pid for pid, cmdline in _children().items() if marker in cmdline]
+def match_child(children: dict[int, list[str]], params: StdioServerParameters) -> int:
+    """PID of the one process in `children` (PID to argv) started from `params`.
+
+    The argv must be the command and its arguments exactly, or, for a script the kernel runs through
+    its `#!` interpreter, that interpreter followed by them. A substring of the command line would
+    also match every process whose path contains it: in a checkout named `polar-mcp`, the Python of
+    its `.venv` runs every child.
+    """
+    argv = [params.command, *params.args]
+    matches = [pid for pid, found in children.items() if argv in (found, found[1:])]
     if len(matches) != 1:
-        raise RuntimeError(f"expected one child process matching {marker!r}, found {len(matches)}")
+        raise RuntimeError(f"expected one child process started as {argv}, found {len(matches)}")
     return matches[0]
+
+
+def find_child(params: StdioServerParameters) -> int:
+    """PID of the one child process of this one started from `params` (see `match_child`)."""
+    return match_child(_children(), params)
 
 
 def rss_mib(pid: int) -> float:

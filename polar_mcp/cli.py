@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ from types import FrameType
 import anyio
 
 from polar_mcp import __version__
-from polar_mcp.logs import LOG_LEVELS, configure_logging
+from polar_mcp.logs import LOG_LEVELS, LogLevelError, configure_logging, log_level_from_env
 from polar_mcp.sanitize import clean_lines, clean_value
 from polar_mcp.startup import Startup, server_from, start
 
@@ -25,6 +26,7 @@ __all__ = ["TERMINAL_HINT", "main"]
 logger = logging.getLogger("polar_mcp")
 
 EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl+C
+EXIT_BROKEN_PIPE = 141  # the shell's code for a command stopped by SIGPIPE (`polar-mcp call ... | head -1`)
 TERMINAL_HINT = (
     "polar-mcp is an MCP server: it is now waiting for an MCP client (Claude Desktop, Claude Code, the "
     "MCP Inspector) to talk to it over stdin and stdout, so typing here does nothing useful.\n"
@@ -44,9 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="serve a built-in sample organization (no token)")
     parser.add_argument(
         "--log-level",
-        default=os.environ.get("POLAR_MCP_LOG_LEVEL", "").upper() or None,
+        type=str.upper,
         choices=LOG_LEVELS,
-        help="log level (logs go to stderr)",
+        help="log level (logs go to stderr); default POLAR_MCP_LOG_LEVEL, else INFO",
     )
     parser.add_argument(
         "--transport",
@@ -62,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     call = sub.add_parser("call", help="make one tool call and print the result the model would see")
     call.add_argument("tool", help="tool name, e.g. list_customers")
-    call.add_argument("arguments", nargs="?", default="{}", help="tool arguments as a JSON object")
+    call.add_argument("arguments", nargs="?", help="tool arguments as a JSON object (default {})")
     call.add_argument("--json", action="store_true", help="print the structured result as JSON instead")
     call.add_argument("--demo", action="store_true", dest="call_demo", help=argparse.SUPPRESS)
     export = sub.add_parser(
@@ -82,10 +84,42 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `polar-mcp` and `python -m polar_mcp`."""
-    args = _parser().parse_args(argv)
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`polar-mcp call ... | head -1`): stop quietly, as other tools do.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    # What is still buffered would fail again at exit; without a real file descriptor nothing can.
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # `call TOOL --demo '{...}'`: argparse has already settled the optional positional when it meets
+    # the flag, so the JSON comes back unrecognized; it is the arguments all the same.
+    if args.command == "call" and args.arguments is None and len(extra) == 1 and not extra[0].startswith("-"):
+        args.arguments, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = _parse(argv)
     # A one-shot command prints its result; the server's routine INFO lines would only get in the way.
     one_shot = args.command in ("call", "export")
-    configure_logging(args.log_level or ("WARNING" if one_shot else "INFO"))
+    try:
+        level = args.log_level or log_level_from_env(os.environ.get("POLAR_MCP_LOG_LEVEL"))
+    except LogLevelError as exc:
+        print(f"polar-mcp: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(level or ("WARNING" if one_shot else "INFO"))
     started = start(demo=args.demo or getattr(args, "call_demo", False))
     if started.config_error is not None:
         if one_shot:
@@ -94,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Start anyway: the tool reports the problem on every call, which the user sees in the client.
         logger.error("%s", started.config_error)
     if args.command == "call":
-        return anyio.run(_call, started, args.tool, args.arguments, args.json)
+        arguments = "{}" if args.arguments is None else args.arguments
+        return anyio.run(_call, started, args.tool, arguments, args.json)
     if args.command == "export":
         from polar_mcp.export_command import run_export
 

@@ -8,11 +8,38 @@ import sys
 import time
 from collections.abc import Callable
 
-__all__ = ["LOG_LEVELS", "BurstFilter", "ControlCharacterFilter", "configure_logging"]
+__all__ = [
+    "LOG_LEVELS",
+    "BurstFilter",
+    "ControlCharacterFilter",
+    "LogLevelError",
+    "configure_logging",
+    "log_level_from_env",
+]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Every C0 control but tab and newline, DEL and the C1 controls: what a terminal would act on.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+LOG_LEVEL_VARIABLE = "POLAR_MCP_LOG_LEVEL"
+
+
+class LogLevelError(ValueError):
+    """POLAR_MCP_LOG_LEVEL holds something other than a level name. The message is one line."""
+
+
+def log_level_from_env(value: str | None) -> str | None:
+    """The level named by POLAR_MCP_LOG_LEVEL's `value` (any case, spaces around ignored), or None
+    when it is unset or empty.
+
+    A wrong value raises LogLevelError with one line naming the valid levels. The value itself is
+    quoted only when it could be a mistyped level name (a few letters): a variable set by mistake may
+    hold a token, which must not reach a terminal or a log.
+    """
+    typed = (value or "").strip()
+    if not typed or typed.upper() in LOG_LEVELS:
+        return typed.upper() or None
+    shown = f" (got {typed!r})" if typed.isascii() and typed.isalpha() and len(typed) <= 8 else ""
+    raise LogLevelError(f"{LOG_LEVEL_VARIABLE} must be one of {', '.join(LOG_LEVELS)}{shown}")
 
 
 class BurstFilter(logging.Filter):

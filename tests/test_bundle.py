@@ -59,12 +59,13 @@ async def test_manifest_tools_match_the_servers_tool_list() -> None:
 def test_token_is_sensitive_user_config_passed_only_through_the_environment() -> None:
     config = MANIFEST["user_config"]
     assert config["polar_access_token"]["sensitive"] is True
-    assert config["polar_access_token"]["required"] is True
+    assert config["polar_access_token"]["required"] is False  # Demo mode needs none
     env = MANIFEST["server"]["mcp_config"]["env"]
     assert env == {
         "POLAR_ACCESS_TOKEN": "${user_config.polar_access_token}",
         "POLAR_SERVER": "${user_config.polar_server}",
         "POLAR_SERVER_URL": "${user_config.polar_server_url}",
+        "POLAR_MCP_DEMO": "${user_config.demo_mode}",
     }
     assert not any("token" in arg for arg in MANIFEST["server"]["mcp_config"]["args"])
 
