@@ -22,9 +22,25 @@ import pydantic_core
 from polar_mcp import __version__
 from polar_mcp.config import TOKEN_HELP, Settings
 from polar_mcp.errors import ConfigError, InvalidResponse, PolarError
-from polar_mcp.polar.endpoints import CUSTOMERS, EXPORT, PRODUCTS, Endpoint, customer_state_endpoint
+from polar_mcp.polar.billing_export import (
+    ORDER_EXPORT_COLUMNS,
+    SUBSCRIPTION_EXPORT_COLUMNS,
+    ExportedOrder,
+    ExportedSubscription,
+    OrderParser,
+    SubscriptionParser,
+)
+from polar_mcp.polar.endpoints import (
+    CUSTOMERS,
+    EXPORT,
+    ORDERS_EXPORT,
+    PRODUCTS,
+    SUBSCRIPTIONS_EXPORT,
+    Endpoint,
+    customer_state_endpoint,
+)
 from polar_mcp.polar.error_map import DETAIL_LIMIT, error_for_response, error_for_transport, timed_out
-from polar_mcp.polar.export import ExportedCustomer, ExportParser, ExportStats, NotCsv
+from polar_mcp.polar.export import ExportedCustomer, ExportParser, ExportStats, NotCsv, TableParser
 from polar_mcp.polar.models import (
     ApiCustomerPage,
     ApiProductPage,
@@ -57,6 +73,12 @@ __all__ = ["MAX_BODY_BYTES", "MAX_JSON_DEPTH", "PRODUCT_NAME_TTL", "PolarClient"
 logger = logging.getLogger(__name__)
 
 MAX_PRODUCT_IDS = 100  # one page of the product list
+MAX_PRODUCT_PAGES = 50  # 5,000 products: far more than an organization sells
+EXPORT_NAMES = {
+    EXPORT.path: "customer export",
+    SUBSCRIPTIONS_EXPORT.path: "subscription export",
+    ORDERS_EXPORT.path: "order export",
+}
 # A JSON answer is read whole; 100 detailed customers with full metadata are well under 1 MiB.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_ERROR_BODY_BYTES = 64 * 1024  # of a failed answer, only enough for Polar's 422 details
@@ -68,7 +90,8 @@ EXPORT_BATCH_BYTES = 4 * 1024 * 1024  # or fewer, once they came from this many 
 EXPORT_PIECE_BYTES = 64 * 1024  # of the body parsed between two checkpoints of the event loop
 
 Sleep = Callable[[float], Awaitable[None]]
-ExportSink = Callable[[list[ExportedCustomer]], Awaitable[None]]
+_Row = TypeVar("_Row")
+ExportSink = Callable[[list[_Row]], Awaitable[None]]
 ExportProgress = Callable[[ExportStats], None]
 """Called with the running counts after each chunk of an export; it may raise to stop the download."""
 _Parsed = TypeVar("_Parsed")
@@ -217,7 +240,7 @@ class PolarClient:
 
     async def export_customers(
         self,
-        sink: ExportSink,
+        sink: ExportSink[ExportedCustomer],
         organization_ids: Sequence[str] = (),
         *,
         progress: ExportProgress | None = None,
@@ -228,14 +251,69 @@ class PolarClient:
         are counted in the returned stats, never fatal. A body that is not the CSV is `InvalidResponse`.
         """
         params = [("organization_id", str(org)) for org in organization_ids]
+        return await self._export(EXPORT, ExportParser(secret=self._data_secret()), params, sink, progress)
+
+    async def export_subscriptions(
+        self,
+        sink: ExportSink[ExportedSubscription],
+        organization_ids: Sequence[str] = (),
+        *,
+        progress: ExportProgress | None = None,
+    ) -> ExportStats:
+        """Stream `GET /v1/subscriptions/export` (every column, UTC), as `export_customers` does the
+        customers; needs `subscriptions:read` (`ScopeError` without it)."""
+        params = _export_params(organization_ids, SUBSCRIPTION_EXPORT_COLUMNS)
+        parser = SubscriptionParser(secret=self._data_secret())
+        return await self._export(SUBSCRIPTIONS_EXPORT, parser, params, sink, progress)
+
+    async def export_orders(
+        self,
+        sink: ExportSink[ExportedOrder],
+        organization_ids: Sequence[str] = (),
+        *,
+        progress: ExportProgress | None = None,
+    ) -> ExportStats:
+        """Stream `GET /v1/orders/export` (every column, UTC); needs `orders:read`."""
+        params = _export_params(organization_ids, ORDER_EXPORT_COLUMNS)
+        return await self._export(
+            ORDERS_EXPORT, OrderParser(secret=self._data_secret()), params, sink, progress
+        )
+
+    async def all_products(self, organization_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Every product, archived ones included, one request per `MAX_PRODUCT_IDS`; `products:read`."""
+        products: list[dict[str, Any]] = []
+        base = [("organization_id", str(org)) for org in organization_ids]
+        for page in range(1, MAX_PRODUCT_PAGES + 1):
+            params = [*base, ("page", str(page)), ("limit", str(MAX_PRODUCT_IDS))]
+            answer = self._parsed(parse_products, await self._get_json(PRODUCTS, params))
+            products += answer.items
+            if page >= answer.pagination.max_page:
+                return products
+        raise InvalidResponse(
+            f"{self.settings.environment_label} listed more than {MAX_PRODUCT_PAGES * MAX_PRODUCT_IDS:,} "
+            "products, more than polar-mcp reads; the first of them were not used. Report this to the "
+            "polar-mcp maintainers."
+        )
+
+    def _data_secret(self) -> str | None:
+        """The token, when long enough to be looked for in data that might echo it."""
         token = self.settings.access_token
-        parser = ExportParser(secret=token if token and len(token) >= MIN_SECRET_CHARS else None)
-        batch: list[ExportedCustomer] = []
+        return token if token and len(token) >= MIN_SECRET_CHARS else None
+
+    async def _export(
+        self,
+        endpoint: Endpoint,
+        parser: TableParser[_Row],
+        params: Sequence[tuple[str, str]],
+        sink: ExportSink[_Row],
+        progress: ExportProgress | None,
+    ) -> ExportStats:
+        batch: list[_Row] = []
         flushed = 0  # body bytes read when the last batch was handed over
-        async with self.stream(EXPORT, params) as response:
+        async with self.stream(endpoint, params) as response:
             kind = relay(response.headers.get("content-type", ""), None, 80)
             if "json" in kind or "html" in kind:
-                raise self._not_csv(f"it sent {kind}")
+                raise self._not_csv(endpoint, f"it sent {kind}")
             try:
                 async for chunk in response.aiter_bytes():
                     # In pieces, each followed by a checkpoint: one huge chunk never holds the event loop.
@@ -254,7 +332,7 @@ class PolarClient:
                         await anyio.lowlevel.checkpoint()
                 batch += parser.finish()
             except NotCsv as exc:
-                raise self._not_csv(str(exc)) from None
+                raise self._not_csv(endpoint, str(exc)) from None
             except httpx.HTTPError as exc:
                 # The body broke off after a successful status: nothing to retry within this call.
                 raise error_for_transport(exc, self.settings, 1) from None
@@ -264,11 +342,11 @@ class PolarClient:
             await sink(batch)
         return parser.stats
 
-    def _not_csv(self, why: str) -> InvalidResponse:
+    def _not_csv(self, endpoint: Endpoint, why: str) -> InvalidResponse:
         return InvalidResponse(
-            f"{self.settings.environment_label} answered the customer export, but {why}, not the CSV "
-            "export. A proxy or a wrong POLAR_SERVER_URL may be in the way; try again, and check the URL "
-            "if it persists."
+            f"{self.settings.environment_label} answered the {EXPORT_NAMES.get(endpoint.path, 'export')}, "
+            f"but {why}, not the CSV export. A proxy or a wrong POLAR_SERVER_URL may be in the way; try "
+            "again, and check the URL if it persists."
         )
 
     def _parsed(self, parse: Callable[[Any], _Parsed], payload: Any) -> _Parsed:
@@ -451,6 +529,12 @@ class _Budget:
 
     def attempt_deadline(self, attempt_time: float) -> float:
         return min(anyio.current_time() + attempt_time, self.ends)
+
+
+def _export_params(organization_ids: Sequence[str], columns: Sequence[str]) -> list[tuple[str, str]]:
+    """Every column (Polar's default set is short), timestamps in UTC, the organizations chosen."""
+    params = [("organization_id", str(org)) for org in organization_ids]
+    return [*params, *(("columns", column) for column in columns), ("timezone", "UTC")]
 
 
 _NOT_JSON = object()

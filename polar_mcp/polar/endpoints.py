@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-__all__ = ["CUSTOMERS", "EXPORT", "EXPORT_TIME_FACTOR", "PRODUCTS", "Endpoint", "customer_state_endpoint"]
+__all__ = [
+    "CUSTOMERS",
+    "EXPORT",
+    "EXPORT_TIME_FACTOR",
+    "ORDERS_EXPORT",
+    "PRODUCTS",
+    "SUBSCRIPTIONS_EXPORT",
+    "Endpoint",
+    "customer_state_endpoint",
+]
 
 EXPORT_TIME_FACTOR = 4.0  # the export has 4 x POLAR_TIMEOUT (2 minutes by default) for its whole body
 
@@ -30,6 +39,10 @@ CUSTOMERS = Endpoint("/v1/customers/")
 PRODUCTS = Endpoint("/v1/products/", scope="products:read")
 # Every customer in one streamed body: a large organization's export takes far longer than a page.
 EXPORT = Endpoint("/v1/customers/export", time_factor=EXPORT_TIME_FACTOR)
+SUBSCRIPTIONS_EXPORT = Endpoint(
+    "/v1/subscriptions/export", scope="subscriptions:read", time_factor=EXPORT_TIME_FACTOR
+)
+ORDERS_EXPORT = Endpoint("/v1/orders/export", scope="orders:read", time_factor=EXPORT_TIME_FACTOR)
 
 
 def customer_state_endpoint(*, customer_id: str | None = None, external_id: str | None = None) -> Endpoint:

@@ -15,11 +15,22 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import ClassVar, Generic, NamedTuple, TypeVar
 
 from polar_mcp.sanitize import clean_value, mentions, redact
 
-__all__ = ["COLUMNS", "HEADER_FIELDS", "ExportParser", "ExportStats", "ExportedCustomer", "NotCsv"]
+__all__ = [
+    "COLUMNS",
+    "HEADER_FIELDS",
+    "ExportParser",
+    "ExportStats",
+    "ExportedCustomer",
+    "NotCsv",
+    "TableParser",
+    "utc_text",
+]
+
+Row = TypeVar("Row")
 
 HEADER_FIELDS = {
     "id": "id",
@@ -112,8 +123,18 @@ class ExportStats:
         return text[0].upper() + text[1:]
 
 
-class ExportParser:
-    """Feed it the body's chunks in order; each `feed` returns the customers completed by that chunk."""
+class TableParser(Generic[Row]):
+    """A streamed CSV export read leniently: feed it the body's chunks in order; each `feed` returns the
+    rows completed by that chunk. Subclasses name the header fields they read and build each row."""
+
+    header_fields: ClassVar[dict[str, str]]
+    """Polar's header names (compared case-insensitively) and the column each fills."""
+    required: ClassVar[tuple[str, ...]]
+    """Columns without which the header is not this export's."""
+    sources: ClassVar[tuple[str, ...]]
+    """The columns read from the CSV, in the order `_values` gives them."""
+    header_hint: ClassVar[str]
+    """The start of the header row, as an error message shows it."""
 
     def __init__(self, secret: str | None = None) -> None:
         self.stats = ExportStats()
@@ -126,7 +147,7 @@ class ExportParser:
         self._line = 0
         self._skipping = False  # inside a record too long to keep, until its line ends
 
-    def feed(self, chunk: bytes) -> list[ExportedCustomer]:
+    def feed(self, chunk: bytes) -> list[Row]:
         """Parse every record that `chunk` completes; keep the unfinished tail for the next chunk."""
         self.stats.bytes += len(chunk)
         text = self._decoder.decode(chunk)
@@ -142,7 +163,7 @@ class ExportParser:
             records = self._skip_line()
         return self._parse(records)
 
-    def finish(self) -> list[ExportedCustomer]:
+    def finish(self) -> list[Row]:
         """Parse what is left at the end of the body (a last record may lack its line break)."""
         self._pending += self._decoder.decode(b"", final=True)
         records = self._take_records()
@@ -180,8 +201,8 @@ class ExportParser:
         self._pending = self._pending[end + 1 :]
         return self._take_records()
 
-    def _parse(self, records: list[str]) -> list[ExportedCustomer]:
-        customers: list[ExportedCustomer] = []
+    def _parse(self, records: list[str]) -> list[Row]:
+        customers: list[Row] = []
         if self._secret and any(mentions(record, self._secret) for record in records):
             records = [redact(record, self._secret) for record in records]
         reader = csv.reader(records)
@@ -192,7 +213,7 @@ class ExportParser:
                     if self._columns is None:
                         self._read_header(fields)
                     elif len(fields) > 1 or (fields and fields[0]):  # not a blank line
-                        customer = self._customer(fields)
+                        customer = self._row(fields) if len(fields) == self._width else None
                         if customer is None:
                             self._count_malformed()
                         else:
@@ -207,20 +228,40 @@ class ExportParser:
 
     def _read_header(self, fields: list[str]) -> None:
         names = [name.strip().lower() for name in fields]
-        columns = {HEADER_FIELDS[name]: i for i, name in enumerate(names) if name in HEADER_FIELDS}
-        if "id" not in columns or "created_at" not in columns:
-            raise NotCsv("its first line is not the export's header row (ID, External ID, Created At, ...)")
+        columns = {self.header_fields[n]: i for i, n in enumerate(names) if n in self.header_fields}
+        if any(name not in columns for name in self.required):
+            raise NotCsv(f"its first line is not the export's header row ({self.header_hint}, ...)")
         self._columns = columns
         self._width = len(fields)
         # Where each of the table's columns comes from, -1 for one the export lacks.
-        self._sources = [columns.get(name, -1) for name in _FROM_CSV]
+        self._sources = [columns.get(name, -1) for name in self.sources]
 
-    def _customer(self, fields: list[str]) -> ExportedCustomer | None:
-        if len(fields) != self._width:
-            return None
+    def _values(self, fields: list[str]) -> list[str | None]:
+        """The cells of `sources`, in order: None where empty or where the export lacks the column."""
+        return [fields[i] or None if i >= 0 else None for i in self._sources]
+
+    def _row(self, fields: list[str]) -> Row | None:
+        """The row made of one record's fields, or None when it cannot be read."""
+        raise NotImplementedError
+
+    def _count_malformed(self) -> None:
+        self.stats.malformed += 1
+        if len(self.stats.malformed_rows) < 3:
+            self.stats.malformed_rows.append(self._line - 1)
+
+
+class ExportParser(TableParser[ExportedCustomer]):
+    """Polar's customer export, read into the rows of the `customers` table."""
+
+    header_fields = HEADER_FIELDS
+    required = ("id", "created_at")
+    sources = _FROM_CSV
+    header_hint = "ID, External ID, Created At"
+
+    def _row(self, fields: list[str]) -> ExportedCustomer | None:
         (customer_id, external_id, created, email, name, tax_id, line1, line2, city, state, postal_code,
-         country, metadata) = [fields[i] or None if i >= 0 else None for i in self._sources]  # fmt: skip
-        created_at = _utc_text(created)
+         country, metadata) = self._values(fields)  # fmt: skip
+        created_at = utc_text(created)
         if customer_id is None or not customer_id.strip() or created_at is None:
             return None
         domain = email.rpartition("@")[2].lower() or None if email and "@" in email else None
@@ -264,13 +305,8 @@ class ExportParser:
             self.stats.unreadable_metadata += 1
             return None
 
-    def _count_malformed(self) -> None:
-        self.stats.malformed += 1
-        if len(self.stats.malformed_rows) < 3:
-            self.stats.malformed_rows.append(self._line - 1)
 
-
-def _utc_text(text: str | None) -> str | None:
+def utc_text(text: str | None) -> str | None:
     """`2024-08-27T14:52:02.145620+00:00` (Python's isoformat) as `2024-08-27T14:52:02Z`; None if unreadable.
 
     Whole seconds in UTC with a Z: text comparisons such as `created_at >= '2026-10-01'` and SQLite's
