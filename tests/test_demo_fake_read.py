@@ -18,6 +18,7 @@ from polar_mcp.demo.billing import ACTIVE_STATUSES, STATE_STATUSES, holdings_of,
 from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, Fault, Grant
 from polar_mcp.demo.organization import demo_customers, sample_customers
 from tests.conftest import DATA
+from tests.helpers import OTHER_ORG
 
 READ_OPENAPI = json.loads((DATA / "customers-read.openapi.json").read_text())
 SHARED_COPY = Path(__file__).resolve().parents[2] / "shared" / "polar" / "customers-read.openapi.json"
@@ -253,7 +254,7 @@ def test_unknown_customer_is_polars_resource_not_found(path: str) -> None:
 
 def test_another_organizations_customer_is_not_found() -> None:
     fake = demo_fake()
-    fake.customers[0]["organization_id"] = "0b8e1d0a-4f7c-4a53-9d5e-3f2f4d9b6c11"
+    fake.customers[0]["organization_id"] = OTHER_ORG
     assert get(fake, f"/v1/customers/{fake.customers[0]['id']}").status_code == 404
     assert get(fake, f"/v1/customers/external/{fake.customers[0]['external_id']}/state").status_code == 404
 

@@ -14,22 +14,11 @@ from polar_mcp.demo.fake import FakePolar, Fault
 from polar_mcp.server import PolarMCPServer
 from polar_mcp.tools.list_customers import DEFAULT_FIELDS, render_page
 from tests.conftest import make_server
+from tests.helpers import MODES, ORG, OTHER_ORG, caller, text_of
 
 pytestmark = pytest.mark.anyio
 
-MODES = ["auto", "legacy"]
-ORG = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
-ORG2 = "0b8e1d0a-4f7c-4a53-9d5e-3f2f4d9b6c11"
-
-
-async def call(server: PolarMCPServer, arguments: dict[str, Any], mode: str = "legacy") -> Any:
-    with anyio.fail_after(10):
-        async with Client(server, mode=mode) as client:
-            return await client.call_tool("list_customers", arguments)
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content)
+call = caller("list_customers", mode="legacy")
 
 
 async def test_tool_annotations_declare_a_read_only_open_world_tool_that_destroys_nothing(
@@ -121,8 +110,8 @@ ENCODING = [
     ("one organization", {"organization_id": ORG}, f"organization_id={ORG}&page=1&limit=10"),
     (
         "organization list repeats the key",
-        {"organization_id": [ORG, ORG2]},
-        f"organization_id={ORG}&organization_id={ORG2}&page=1&limit=10",
+        {"organization_id": [ORG, OTHER_ORG]},
+        f"organization_id={ORG}&organization_id={OTHER_ORG}&page=1&limit=10",
     ),
     ("email is escaped", {"email": "a+b@example.com"}, "email=a%2Bb%40example.com&page=1&limit=10"),
     ("query with spaces and ampersand", {"query": "Ada & co"}, "query=Ada+%26+co&page=1&limit=10"),
@@ -447,7 +436,7 @@ FILTERS = [
         {"metadata": {"plan": "pro", "source": "twitter"}},
         lambda c: c["metadata"].get("plan") == "pro" and c["metadata"].get("source") == "twitter",
     ),
-    ("foreign organization is an empty page", {"organization_id": ORG2}, lambda c: False),
+    ("foreign organization is an empty page", {"organization_id": OTHER_ORG}, lambda c: False),
 ]
 
 

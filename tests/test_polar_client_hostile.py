@@ -17,6 +17,7 @@ from polar_mcp.polar.endpoints import CUSTOMERS as CUSTOMERS_ENDPOINT
 from polar_mcp.polar.endpoints import EXPORT as EXPORT_ENDPOINT
 from polar_mcp.polar.query import CustomerQuery
 from polar_mcp.server import build_server
+from tests.helpers import no_sleep, text_of
 from tests.hostile import (
     HostileUpstream,
     body_reply,
@@ -31,10 +32,6 @@ pytestmark = pytest.mark.anyio
 SECRET = "polar_oat_S3cr3t+Tok/en=Value"
 ENCODED = "polar_oat_S3cr3t%2BTok%2Fen%3DValue"
 PAGE = {"items": [], "pagination": {"total_count": 0, "max_page": 0}}
-
-
-async def no_sleep(_: float) -> None:
-    return None
 
 
 def client_for(upstream: HostileUpstream, timeout: float = 30.0, **options: Any) -> PolarClient:
@@ -79,10 +76,6 @@ def nested(depth: int) -> Any:
     for _ in range(depth):
         value = [value]
     return value
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content)
 
 
 @pytest.mark.parametrize(

@@ -26,9 +26,7 @@ from polar_mcp.errors import (
 )
 from polar_mcp.polar.client import PolarClient
 from polar_mcp.polar.export import COLUMNS, ExportedCustomer, ExportParser, ExportStats, NotCsv
-
-ORG = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
-OTHER_ORG = "0b8e1d0a-4f7c-4a53-9d5e-3f2f4d9b6c11"
+from tests.helpers import ORG, OTHER_ORG, client_for
 
 
 def get_export(fake: FakePolar, params: Any = None, token: str | None = DEFAULT_TOKEN) -> httpx.Response:
@@ -254,15 +252,6 @@ def test_columns_are_the_tables() -> None:
 
 
 # --- the client: streaming, the bound, and every failure -------------------------------------------
-
-
-async def no_sleep(_: float) -> None:
-    return None
-
-
-def client_for(fake: FakePolar, **settings: Any) -> PolarClient:
-    config = Settings(access_token=settings.pop("token", DEFAULT_TOKEN), **settings)
-    return PolarClient(config, transport=httpx.MockTransport(fake), sleep=no_sleep, jitter=lambda: 0.5)
 
 
 async def export_all(client: PolarClient, **kwargs: Any) -> list[ExportedCustomer]:
