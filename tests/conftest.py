@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +51,18 @@ def fake(customers: list[dict[str, Any]]) -> FakePolar:
     return FakePolar(customers)
 
 
-async def _no_sleep(_: float) -> None:
-    return None
-
-
 def make_server(
-    fake: FakePolar, *, token: str | None = DEFAULT_TOKEN, sleeps: list[float] | None = None, **settings: Any
+    fake: FakePolar,
+    *,
+    token: str | None = DEFAULT_TOKEN,
+    sleeps: list[float] | None = None,
+    time_limit: float | None = None,
+    query_clock: Callable[[], float] | None = None,
+    **settings: Any,
 ) -> PolarMCPServer:
-    """A server wired to `fake` that records retry sleeps instead of sleeping."""
+    """A server wired to `fake` that records retry sleeps instead of sleeping; `time_limit` and
+    `query_clock`, when given, replace its snapshots' time limit on a statement and the clock it is
+    measured on."""
     config = Settings(access_token=token, **settings)
 
     async def record(delay: float) -> None:
@@ -66,7 +70,13 @@ def make_server(
             sleeps.append(delay)
 
     client = PolarClient(config, transport=httpx.MockTransport(fake), sleep=record, jitter=lambda: 0.5)
-    return build_server(config, client=client)
+    server = build_server(config, client=client)
+    store = server.context.snapshots
+    if time_limit is not None:
+        store.time_limit = time_limit
+    if query_clock is not None:
+        store.query_clock = query_clock
+    return server
 
 
 @pytest.fixture

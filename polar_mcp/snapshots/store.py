@@ -94,10 +94,22 @@ class _Flight:
 class SnapshotStore:
     """The snapshots of one server process; `get` returns a fresh enough one, taking it if needed."""
 
-    def __init__(self, settings: Settings, polar: PolarClient, *, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        polar: PolarClient,
+        *,
+        clock: Clock = time.time,
+        time_limit: float = TIME_LIMIT,
+        query_clock: Clock = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.polar = polar
         self.clock = clock
+        self.time_limit = time_limit
+        """Seconds one statement may run."""
+        self.query_clock = query_clock
+        """The clock that time limit is measured on, for the snapshots taken from now on."""
         self._snapshots: dict[SnapshotKey, Snapshot] = {}
         self._flights: dict[SnapshotKey, _Flight] = {}
 
@@ -172,7 +184,7 @@ class SnapshotStore:
                 if len(grouped.exceptions) == 1:
                     raise grouped.exceptions[0] from None
                 raise
-            database = await anyio.to_thread.run_sync(_finish, conn)
+            database = await anyio.to_thread.run_sync(_finish, conn, self.query_clock)
         except BaseException:
             conn.close()
             raise
@@ -185,7 +197,7 @@ def _insert(conn: sqlite3.Connection, batch: list[ExportedCustomer]) -> None:
     conn.execute("COMMIT")
 
 
-def _finish(conn: sqlite3.Connection) -> ReadOnlyDatabase:
+def _finish(conn: sqlite3.Connection, clock: Clock) -> ReadOnlyDatabase:
     for column in INDEXED:
         conn.execute(f"CREATE INDEX customers_{column} ON customers ({column})")
-    return ReadOnlyDatabase(conn, COLUMNS)
+    return ReadOnlyDatabase(conn, COLUMNS, clock)
