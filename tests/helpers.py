@@ -3,6 +3,8 @@ reads, a Polar client wired to a fake, and the organizations and protocol modes 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Protocol
 
 import anyio
@@ -25,6 +27,7 @@ __all__ = [
     "call",
     "caller",
     "client_for",
+    "json_digest",
     "no_sleep",
     "text_of",
 ]
@@ -95,3 +98,9 @@ def client_for(
     return PolarClient(
         Settings(access_token=token, **settings), transport=transport, sleep=no_sleep, jitter=lambda: 0.5
     )
+
+
+def json_digest(document: Any) -> str:
+    """The SHA-256 of a JSON document's content, whatever its layout: keys sorted, no spaces, UTF-8."""
+    canonical = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
