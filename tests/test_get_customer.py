@@ -176,6 +176,7 @@ async def test_structured_content_validates_against_the_declared_output_schema(f
     server = make_server(fake)
     async with Client(server) as client:
         tool = next(t for t in (await client.list_tools()).tools if t.name == "get_customer")
+        assert tool.output_schema is not None
         for customer in fake.customers[:40]:
             result = await client.call_tool("get_customer", {"id": customer["id"]})
             jsonschema.validate(result.structured_content, tool.output_schema)

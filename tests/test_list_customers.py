@@ -48,6 +48,7 @@ async def test_tool_annotations_declare_a_read_only_open_world_tool_that_destroy
     ]
     assert all(prop.get("description") for prop in properties.values())
     assert properties["limit"]["minimum"] == 1 and properties["limit"]["maximum"] == 100
+    assert tool.output_schema is not None
     assert set(tool.output_schema["properties"]) >= {
         "customers",
         "page",
@@ -77,11 +78,12 @@ async def test_schemas_carry_no_derived_titles_and_optional_arguments_no_null_br
     email = tool.input_schema["properties"]["email"]
     assert email["type"] == "string" and "anyOf" not in email and "default" not in email
     assert tool.input_schema["properties"]["organization_id"]["type"] == ["string", "array"]
+    assert tool.output_schema is not None
     assert tool.output_schema["properties"]["next_page"] == {"type": ["integer", "null"]}
     assert not explicit_nulls.is_error  # null still means "not given"
 
 
-PAGE_SHAPES = [
+PAGE_SHAPES: list[dict[str, Any]] = [
     {},
     {"limit": 100, "page": 2},
     {"response_format": "detailed", "limit": 3},

@@ -78,7 +78,7 @@ def test_parse_retry_after_reads_seconds_and_dates(header: str | None, expected:
 
 
 # Each row: response status, body, and the error class it must map to.
-STATUS_MAP = [
+STATUS_MAP: list[tuple[int, object, type[errors.PolarError]]] = [
     (401, {"error": "invalid_token", "error_description": "x"}, errors.AuthError),
     (401, {"error": "Unauthorized", "detail": "Not authenticated"}, errors.AuthError),
     (403, {"error": "insufficient_scope"}, errors.ScopeError),

@@ -303,7 +303,8 @@ async def test_progress_sees_running_counts_and_can_stop_the_download(fake: Fake
     assert counted[-1] == len(fake.customers)
 
 
-FAILURES = [
+# Each row: its name, the faults injected, the error the export must raise, and words of its message.
+FAILURES: list[tuple[str, list[Fault], type[Exception], str]] = [
     ("401", [Fault(status=401, body={"error": "invalid_token"})], AuthError, "POLAR_ACCESS_TOKEN"),
     ("403", [Fault(status=403, body={"error": "insufficient_scope"})], ScopeError, "customers:read"),
     ("429", [Fault(status=429, body=None, headers={"Retry-After": "60"})], RateLimited, "Retry in 60"),

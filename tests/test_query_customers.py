@@ -121,6 +121,7 @@ async def test_schema_bounds_every_argument_and_declares_the_result(server: Pola
     assert properties["sql"]["maxLength"] == 10_000
     assert tool.input_schema["required"] == ["sql"]
     assert tool.annotations is not None and tool.annotations.read_only_hint is True
+    assert tool.output_schema is not None
     assert set(tool.output_schema["required"]) == {"columns", "rows", "row_count", "truncated", "snapshot"}
     assert "notice" in tool.output_schema["properties"]
     for word in ("customers", "email_domain", "metadata", "list_customers", "active=true", "GROUP BY"):
