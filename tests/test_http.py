@@ -115,7 +115,8 @@ class Mount:
 @dataclass
 class SharedDeployments:
     """The fake Polar (one per session) and our HTTP app's server (one per module), shared: each
-    deployment gets a fresh fake, server and app, and runs the app's lifespan itself."""
+    deployment gets a fresh fake, server and app, and runs the app's lifespan itself. A test that stops
+    its server uses `deployment` instead."""
 
     polar: PolarOverHttp
     mount: Mount

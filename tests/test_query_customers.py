@@ -63,8 +63,8 @@ class StatementClock:
 
 
 class HeldClock(StatementClock):
-    """A `StatementClock` that, once `holding`, keeps the statement reading it waiting until `release`:
-    the statement is certainly running while the test does something else."""
+    """A `StatementClock` that, once `holding`, tells when a statement reads it (`read`) and keeps that
+    statement waiting until `released` is set: it is certainly running while the test does something else."""
 
     def __init__(self) -> None:
         super().__init__()
