@@ -63,8 +63,8 @@ class StatementClock:
 
 
 class HeldClock(StatementClock):
-    """A `StatementClock` that, once `holding`, tells when a statement reads it (`read`) and keeps that
-    statement waiting until `released` is set: it is certainly running while the test does something else."""
+    """A `StatementClock` that, once `holding`, tells when a statement next reads it (`read`) and keeps
+    that statement waiting until `released` is set (10 s at most): it is certainly running meanwhile."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -74,6 +74,7 @@ class HeldClock(StatementClock):
 
     def __call__(self) -> float:
         if self.holding:
+            self.holding = False
             self.read.set()
             self.released.wait(10)
         return super().__call__()
