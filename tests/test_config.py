@@ -7,6 +7,7 @@ import pytest
 from polar_mcp.config import Settings
 from polar_mcp.errors import ConfigError
 from tests.conftest import TOOL_NAMES
+from tests.helpers import text_of
 
 
 @pytest.mark.parametrize(
@@ -115,7 +116,7 @@ async def test_server_built_from_a_bad_environment_still_lists_and_explains(
     async with Client(server_from(start())) as client:
         assert [tool.name for tool in (await client.list_tools()).tools] == TOOL_NAMES
         result = await client.call_tool("list_customers", {})
-    assert result.is_error and "POLAR_SERVER must be 'production' or 'sandbox'" in result.content[0].text
+    assert result.is_error and "POLAR_SERVER must be 'production' or 'sandbox'" in text_of(result)
 
 
 TOKEN = "polar_oat_AbCdEfGh1234567890"

@@ -13,6 +13,7 @@ from mcp import Client, StdioServerParameters
 from polar_mcp.cli import TERMINAL_HINT
 from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar
 from tests.conftest import TOOL_NAMES
+from tests.helpers import text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +47,7 @@ async def test_pages_through_every_customer_over_stdio(
             bad = await client.call_tool("list_customers", {"limit": 500})
             after = await client.call_tool("list_customers", {"query": "ada", "limit": 5})
     assert sorted(seen) == sorted(c["id"] for c in customers)
-    assert bad.is_error and "limit" in bad.content[0].text
+    assert bad.is_error and "limit" in text_of(bad)
     assert not after.is_error
     assert fake.queries[:3] == ["page=1&limit=50", "page=2&limit=50", "page=3&limit=50"]
 
@@ -56,7 +57,7 @@ async def test_starts_and_explains_a_missing_token(fake_over_http: str, fake: Fa
         async with Client(spawn(fake_over_http, token=None)) as client:
             assert [tool.name for tool in (await client.list_tools()).tools] == TOOL_NAMES
             result = await client.call_tool("list_customers", {})
-    assert result.is_error and "POLAR_ACCESS_TOKEN" in result.content[0].text
+    assert result.is_error and "POLAR_ACCESS_TOKEN" in text_of(result)
     assert fake.requests == []
 
 
@@ -65,8 +66,8 @@ async def test_wrong_token_is_a_clear_401_error_over_real_http(fake_over_http: s
         async with Client(spawn(fake_over_http, token="polar_oat_wrong_environment")) as client:
             result = await client.call_tool("list_customers", {})
     assert result.is_error
-    assert "rejected the access token (401)" in result.content[0].text
-    assert "polar_oat_wrong_environment" not in result.content[0].text
+    assert "rejected the access token (401)" in text_of(result)
+    assert "polar_oat_wrong_environment" not in text_of(result)
 
 
 def test_stdout_carries_only_protocol_messages_even_at_debug(fake_over_http: str) -> None:
@@ -164,4 +165,4 @@ async def test_gets_one_customer_over_stdio_by_each_identifier(fake_over_http: s
     assert "/v1/customers/external/a%2Fb%20c%3Fd%23%C3%A9/state" in [
         r.url.raw_path.decode() for r in fake.requests
     ]
-    assert bad.is_error and "Nothing was sent to Polar" in bad.content[0].text
+    assert bad.is_error and "Nothing was sent to Polar" in text_of(bad)

@@ -18,7 +18,7 @@ import pytest
 from polar_mcp.cli import main
 from polar_mcp.config import Settings
 from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, Fault
-from polar_mcp.export_command import run_export
+from polar_mcp.export_command import ExportFormat, run_export
 from polar_mcp.polar.export import COLUMNS
 from tests.test_cli import run
 
@@ -92,13 +92,17 @@ def test_export_with_a_bad_environment_names_the_variable(
 
 
 def export_to(
-    fake: FakePolar, stdout: io.StringIO, stderr: io.StringIO, fmt: str = "csv", raw: bool = False
+    fake: FakePolar,
+    stdout: io.StringIO,
+    stderr: io.StringIO,
+    fmt: ExportFormat = "csv",
+    raw: bool = False,
 ) -> int:
     settings = Settings(access_token=DEFAULT_TOKEN)
     transport = httpx.MockTransport(fake)
     return anyio.run(
         lambda: run_export(settings, transport, fmt, None, raw=raw, stdout=stdout, stderr=stderr)
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_progress_goes_to_stderr_only_on_a_terminal(fake: FakePolar) -> None:

@@ -6,7 +6,6 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import httpx
 import jsonschema
 import pytest
@@ -16,26 +15,19 @@ from polar_mcp.config import Settings
 from polar_mcp.demo.billing import STATE_STATUSES
 from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, Fault, Grant
 from polar_mcp.polar.client import PRODUCT_NAME_TTL, PolarClient
-from polar_mcp.server import PolarMCPServer, build_server
+from polar_mcp.server import build_server
 from polar_mcp.tools.get_customer import NO_PRODUCT_SCOPE_NOTE, NO_SUBSCRIPTION_NOTE
 from polar_mcp.tools.money import money, price
 from tests.conftest import make_server
+from tests.helpers import MODES, OTHER_ORG, caller, text_of
 
 pytestmark = pytest.mark.anyio
 
-MODES = ["auto", "legacy"]
 WEIRD_EXTERNAL_ID = "a/b c?d#é"
 Picker = Callable[[FakePolar], dict[str, Any]]
 
 
-async def call(server: PolarMCPServer, arguments: dict[str, Any], mode: str = "legacy") -> Any:
-    with anyio.fail_after(10):
-        async with Client(server, mode=mode) as client:
-            return await client.call_tool("get_customer", arguments)
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content)
+call = caller("get_customer", mode="legacy")
 
 
 def sent(fake: FakePolar) -> list[tuple[str, str]]:
@@ -184,6 +176,7 @@ async def test_structured_content_validates_against_the_declared_output_schema(f
     server = make_server(fake)
     async with Client(server) as client:
         tool = next(t for t in (await client.list_tools()).tools if t.name == "get_customer")
+        assert tool.output_schema is not None
         for customer in fake.customers[:40]:
             result = await client.call_tool("get_customer", {"id": customer["id"]})
             jsonschema.validate(result.structured_content, tool.output_schema)
@@ -395,7 +388,7 @@ async def test_customer_text_is_cleaned_in_the_card_and_the_structured_content(f
 
 async def test_several_email_matches_are_listed_never_guessed(fake: FakePolar) -> None:
     first, second = copy.deepcopy(fake.customers[:2])
-    second.update(email=first["email"], organization_id="0b8e1d0a-4f7c-4a53-9d5e-3f2f4d9b6c11")
+    second.update(email=first["email"], organization_id=OTHER_ORG)
     fake.fail_next(Fault(200, {"items": [first, second], "pagination": {"total_count": 2, "max_page": 1}}))
     result = await call(make_server(fake), {"email": first["email"]})
     assert result.is_error
@@ -440,7 +433,7 @@ async def test_unknown_customer_says_where_and_how_to_search(
 
 async def test_customer_of_another_organization_is_not_found(fake: FakePolar) -> None:
     other = fake.customers[0]
-    other["organization_id"] = "0b8e1d0a-4f7c-4a53-9d5e-3f2f4d9b6c11"
+    other["organization_id"] = OTHER_ORG
     result = await call(make_server(fake), {"id": other["id"]})
     assert result.is_error and f"no customer has ID {other['id']}" in text_of(result)
 

@@ -31,7 +31,7 @@ from polar_mcp.http import HttpConfig, create_app, is_loopback, serve
 from polar_mcp.polar.client import PolarClient
 from polar_mcp.server import PolarMCPServer, build_server
 from polar_mcp.startup import Startup
-from tests.conftest import TOOL_NAMES, free_port
+from tests.conftest import TOOL_NAMES, PolarOverHttp, free_port
 
 AUTH = "team-secret-4f7c1d9e2b6a8053"  # the shared secret clients present to our server
 TOOL_CALL = {
@@ -50,15 +50,16 @@ class _Uvicorn(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[tuple[str, uvicorn.Server]]:
-    """Run `app` with uvicorn on an ephemeral 127.0.0.1 port in this event loop."""
+async def serving(app: ASGIApp, **options: Any) -> AsyncIterator[tuple[str, uvicorn.Server]]:
+    """Run `app` with uvicorn on an ephemeral 127.0.0.1 port in this event loop; `options` go to
+    `uvicorn.Config`."""
     # IPPROTO_TCP: asyncio sets TCP_NODELAY only on such sockets; without it small responses wait on Nagle.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     # Listening already: connections made before uvicorn is up wait in the backlog, so no start-up polling.
     sock.listen(128)
     port = sock.getsockname()[1]
-    server = _Uvicorn(uvicorn.Config(app, log_config=None, timeout_graceful_shutdown=10))
+    server = _Uvicorn(uvicorn.Config(app, log_config=None, timeout_graceful_shutdown=10, **options))
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])
         try:
@@ -89,13 +90,76 @@ async def deployment(
     auth_token: str | None = AUTH,
     **app_options: Any,
 ) -> AsyncIterator[Deployment]:
-    """The fake Polar on one port and our HTTP app, pointed at it, on another."""
+    """The fake Polar on one port and our HTTP app, pointed at it, on another: two servers of its own,
+    for a test that stops them (the `deploy` fixture shares both between tests)."""
     fake = FakePolar(sample_customers(customers))
     async with serving(polar_app(fake)) as (polar_url, _):
         server = make_server(Settings(access_token=polar_token, server_url=polar_url, timeout=10))
         app = create_app(server, auth_token=auth_token, **app_options)
         async with serving(app) as (url, uv):
             yield Deployment(fake, server, uv, url)
+
+
+class Mount:
+    """The ASGI app of a server shared by a module's tests: it hands each request to the app of the test
+    running now."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "a request arrived while no test had mounted its app"
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class SharedDeployments:
+    """The fake Polar (one per session) and our HTTP app's server (one per module), shared: each
+    deployment gets a fresh fake, server and app, and runs the app's lifespan itself. A test that stops
+    its server uses `deployment` instead."""
+
+    polar: PolarOverHttp
+    mount: Mount
+    uvicorn: uvicorn.Server
+    base_url: str
+
+    @contextlib.asynccontextmanager
+    async def __call__(
+        self,
+        customers: int = 12,
+        *,
+        polar_token: str = DEFAULT_TOKEN,
+        auth_token: str | None = AUTH,
+        **app_options: Any,
+    ) -> AsyncIterator[Deployment]:
+        fake = FakePolar(sample_customers(customers))
+        polar_url = self.polar.serve(fake)
+        try:
+            server = build_server(Settings(access_token=polar_token, server_url=polar_url, timeout=10))
+            app = create_app(server, auth_token=auth_token, **app_options)
+            # What uvicorn does around a server's life: start-up before the first request, shut-down
+            # (which closes the Polar client) after the last answer.
+            async with app.router.lifespan_context(app):
+                self.mount.app = app
+                try:
+                    yield Deployment(fake, server, self.uvicorn, self.base_url)
+                finally:
+                    self.mount.app = None
+        finally:
+            self.polar.clear()
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"  # one event loop for the module, so that its tests can share one server
+
+
+@pytest.fixture(scope="module")
+async def deploy(polar_over_http: PolarOverHttp) -> AsyncIterator[SharedDeployments]:
+    """`async with deploy(customers, ...) as dep:` as `deployment`, on servers shared by the module."""
+    mount = Mount()
+    async with serving(mount, lifespan="off") as (url, server):
+        yield SharedDeployments(polar_over_http, mount, server, url)
 
 
 @contextlib.asynccontextmanager
@@ -109,10 +173,12 @@ async def mcp_client(url: str, token: str = AUTH) -> AsyncIterator[Client]:
 
 
 @pytest.mark.anyio
-async def test_client_pages_through_every_customer_over_http(caplog: pytest.LogCaptureFixture) -> None:
+async def test_client_pages_through_every_customer_over_http(
+    deploy: SharedDeployments, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     with anyio.fail_after(30):
-        async with deployment(57) as dep, mcp_client(dep.mcp_url) as client:
+        async with deploy(57) as dep, mcp_client(dep.mcp_url) as client:
             tools = await client.list_tools()
             assert [tool.name for tool in tools.tools] == TOOL_NAMES
             seen: list[str] = []
@@ -146,11 +212,11 @@ async def test_client_pages_through_every_customer_over_http(caplog: pytest.LogC
     ],
 )
 async def test_requests_without_the_bearer_token_get_401_and_reach_no_tool(
-    headers: dict[str, str], caplog: pytest.LogCaptureFixture
+    deploy: SharedDeployments, headers: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with anyio.fail_after(30):
-        async with deployment() as dep, httpx.AsyncClient(base_url=dep.base_url) as http:
+        async with deploy() as dep, httpx.AsyncClient(base_url=dep.base_url) as http:
             refused = await http.post("/mcp", json=TOOL_CALL, headers={**MCP_HEADERS, **headers})
             assert dep.fake.requests == []
             # The same request with the right token does reach the tool: the 401 above was the guard.
@@ -181,18 +247,20 @@ async def test_requests_without_the_bearer_token_get_401_and_reach_no_tool(
     ],
 )
 async def test_dns_rebinding_protection_refuses_foreign_host_and_origin(
-    headers: dict[str, str], status: int
+    deploy: SharedDeployments, headers: dict[str, str], status: int
 ) -> None:
     auth = {"Authorization": f"Bearer {AUTH}"}
     with anyio.fail_after(30):
-        async with deployment() as dep, httpx.AsyncClient(base_url=dep.base_url) as http:
+        async with deploy() as dep, httpx.AsyncClient(base_url=dep.base_url) as http:
             response = await http.post("/mcp", json=TOOL_CALL, headers={**MCP_HEADERS, **auth, **headers})
     assert response.status_code == status
     assert dep.fake.requests == []
 
 
 @pytest.mark.anyio
-async def test_configured_host_and_origin_are_accepted_for_deployments_behind_a_proxy() -> None:
+async def test_configured_host_and_origin_are_accepted_for_deployments_behind_a_proxy(
+    deploy: SharedDeployments,
+) -> None:
     headers = {
         **MCP_HEADERS,
         "Authorization": f"Bearer {AUTH}",
@@ -201,7 +269,7 @@ async def test_configured_host_and_origin_are_accepted_for_deployments_behind_a_
     }
     with anyio.fail_after(30):
         async with (
-            deployment(allowed_hosts=["mcp.example.com"], allowed_origins=["https://app.example.com"]) as dep,
+            deploy(allowed_hosts=["mcp.example.com"], allowed_origins=["https://app.example.com"]) as dep,
             httpx.AsyncClient(base_url=dep.base_url) as http,
         ):
             response = await http.post("/mcp", json=TOOL_CALL, headers=headers)
@@ -212,12 +280,14 @@ async def test_configured_host_and_origin_are_accepted_for_deployments_behind_a_
 
 
 @pytest.mark.anyio
-async def test_allowlists_and_token_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_allowlists_and_token_come_from_the_environment(
+    deploy: SharedDeployments, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("POLAR_MCP_AUTH_TOKEN", AUTH)
     monkeypatch.setenv("POLAR_MCP_ALLOWED_HOSTS", "mcp.example.com, ")
     headers = {**MCP_HEADERS, "Host": "mcp.example.com"}
     with anyio.fail_after(30):
-        async with deployment(auth_token=None) as dep, httpx.AsyncClient(base_url=dep.base_url) as http:
+        async with deploy(auth_token=None) as dep, httpx.AsyncClient(base_url=dep.base_url) as http:
             without = await http.post("/mcp", json=TOOL_CALL, headers=headers)
             with_token = await http.post(
                 "/mcp", json=TOOL_CALL, headers={**headers, "Authorization": f"Bearer {AUTH}"}
@@ -244,9 +314,9 @@ def test_http_config_reads_comma_separated_lists_and_hides_the_token() -> None:
 
 
 @pytest.mark.anyio
-async def test_healthz_answers_without_auth_and_without_calling_polar() -> None:
+async def test_healthz_answers_without_auth_and_without_calling_polar(deploy: SharedDeployments) -> None:
     with anyio.fail_after(30):
-        async with deployment() as dep, httpx.AsyncClient(base_url=dep.base_url) as http:
+        async with deploy() as dep, httpx.AsyncClient(base_url=dep.base_url) as http:
             response = await http.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
@@ -254,9 +324,9 @@ async def test_healthz_answers_without_auth_and_without_calling_polar() -> None:
 
 
 @pytest.mark.anyio
-async def test_readyz_checks_the_polar_token_with_one_small_request() -> None:
+async def test_readyz_checks_the_polar_token_with_one_small_request(deploy: SharedDeployments) -> None:
     with anyio.fail_after(30):
-        async with deployment() as dep, httpx.AsyncClient(base_url=dep.base_url) as http:
+        async with deploy() as dep, httpx.AsyncClient(base_url=dep.base_url) as http:
             first = await http.get("/readyz")
             second = await http.get("/readyz")
     assert (first.status_code, first.json()) == (200, {"status": "ready"})
@@ -266,12 +336,12 @@ async def test_readyz_checks_the_polar_token_with_one_small_request() -> None:
 
 @pytest.mark.anyio
 async def test_readyz_reports_a_rejected_polar_token_without_details(
-    caplog: pytest.LogCaptureFixture,
+    deploy: SharedDeployments, caplog: pytest.LogCaptureFixture
 ) -> None:
     bad_token = "polar_oat_revoked_0000"
     with anyio.fail_after(30):
         async with (
-            deployment(polar_token=bad_token) as dep,
+            deploy(polar_token=bad_token) as dep,
             httpx.AsyncClient(base_url=dep.base_url) as http,
         ):
             response = await http.get("/readyz")
@@ -398,14 +468,15 @@ async def _drain(stream: ByteReceiveStream, chunks: list[bytes]) -> None:
             chunks.append(await stream.receive())
 
 
-async def _wait_healthy(url: str, process: Process) -> None:
-    async with httpx.AsyncClient() as http:
-        while True:
-            assert process.returncode is None, "the server exited during start-up"
-            with contextlib.suppress(httpx.TransportError):
-                if (await http.get(f"{url}/healthz")).status_code == 200:
-                    return
-            await anyio.sleep(0.05)  # a separate process: polling its port is the only signal
+async def _wait_healthy(url: str, process: Process, seconds: float = 30) -> None:
+    with anyio.fail_after(seconds):
+        async with httpx.AsyncClient() as http:
+            while True:
+                assert process.returncode is None, "the server exited during start-up"
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get(f"{url}/healthz")).status_code == 200:
+                        return
+                await anyio.sleep(0.05)  # a separate process: polling its port is the only signal
 
 
 @pytest.mark.anyio
@@ -423,12 +494,15 @@ async def _wait_healthy(url: str, process: Process) -> None:
         ),
     ],
 )
-async def test_deployed_process_serves_clients_and_stops_cleanly(command: list[str]) -> None:
+async def test_deployed_process_serves_clients_and_stops_cleanly(
+    polar_over_http: PolarOverHttp, command: list[str]
+) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     fake = FakePolar(sample_customers(30))
     with anyio.fail_after(60):
-        async with serving(asgi_app(fake)) as (polar_url, _):
+        polar_url = polar_over_http.serve(fake)
+        try:
             env = {k: v for k, v in os.environ.items() if not k.startswith("POLAR_")}
             env |= {
                 "POLAR_SERVER_URL": polar_url,
@@ -464,6 +538,8 @@ async def test_deployed_process_serves_clients_and_stops_cleanly(command: list[s
                         clients.start_soon(one_client, page)
                 process.send_signal(signal.SIGTERM)
                 returncode = await process.wait()
+        finally:
+            polar_over_http.clear()
     stderr = b"".join(stderr_chunks).decode()
     ids = [customer_id for page_ids in pages for customer_id in page_ids]
     assert sorted(ids) == sorted(customer["id"] for customer in fake.customers)

@@ -8,7 +8,8 @@ from mcp import Client
 
 from polar_mcp.demo.fake import FakePolar
 from tests.conftest import make_server
-from tests.test_tool import parse_row, text_of
+from tests.helpers import text_of
+from tests.test_list_customers import parse_row
 
 pytestmark = pytest.mark.anyio
 

@@ -17,6 +17,7 @@ from polar_mcp.polar.error_map import error_for_response, error_for_transport
 from polar_mcp.polar.query import CustomerQuery
 from polar_mcp.polar.retry import call_budget, parse_retry_after, retry_delay, should_retry
 from tests.conftest import TOOL_NAMES, make_server
+from tests.helpers import text_of
 
 SETTINGS = Settings(access_token=DEFAULT_TOKEN)
 
@@ -77,7 +78,7 @@ def test_parse_retry_after_reads_seconds_and_dates(header: str | None, expected:
 
 
 # Each row: response status, body, and the error class it must map to.
-STATUS_MAP = [
+STATUS_MAP: list[tuple[int, object, type[errors.PolarError]]] = [
     (401, {"error": "invalid_token", "error_description": "x"}, errors.AuthError),
     (401, {"error": "Unauthorized", "detail": "Not authenticated"}, errors.AuthError),
     (403, {"error": "insufficient_scope"}, errors.ScopeError),
@@ -118,10 +119,6 @@ def test_transport_failures_map_to_unreachable(exc: httpx.HTTPError, needle: str
     error = error_for_transport(exc, SETTINGS, attempts=3)
     assert type(error) is errors.PolarUnreachable
     assert needle in str(error) and "3 attempts" in str(error)
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content)
 
 
 async def call_with(fake: FakePolar, sleeps: list[float] | None = None, **settings: Any) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -20,16 +22,16 @@ from polar_mcp.demo.organization import sample_customers
 from polar_mcp.errors import AuthError
 from polar_mcp.polar.client import PolarClient
 from polar_mcp.server import PolarMCPServer, build_server
+from polar_mcp.snapshots.sql import TIME_LIMIT
 from polar_mcp.snapshots.store import SnapshotStore, snapshot_key
 from polar_mcp.tools import TOOLS
 from polar_mcp.tools.query_customers import snapshot_line
 from tests.conftest import make_server
+from tests.helpers import ORG, OTHER_ORG, caller, client_for, text_of
 
 pytestmark = pytest.mark.anyio
 
 TOKEN_BUDGET = 500
-ORG = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
-OTHER_ORG = "0b8e1d0a-4f7c-4a53-9d5e-3f2f4d9b6c11"
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +45,44 @@ def big_fake(many: list[dict[str, Any]]) -> FakePolar:
     return FakePolar(many)
 
 
-async def call(server: PolarMCPServer, arguments: dict[str, Any]) -> Any:
-    with anyio.fail_after(20):
-        async with Client(server) as client:
-            return await client.call_tool("query_customers", arguments)
+call = caller("query_customers", seconds=20)
 
 
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content)
+class StatementClock:
+    """The clock a snapshot measures its statements' time limit on, moving `step` seconds each time it
+    is read: SQLite reads it every `PROGRESS_STEPS` steps, so a statement that does not finish is
+    stopped after the same number of steps however fast the machine runs them."""
+
+    def __init__(self, step: float = 0.01) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+class HeldClock(StatementClock):
+    """A `StatementClock` that, once `holding`, tells when a statement next reads it (`read`) and keeps
+    that statement waiting until `released` is set (10 s at most): it is certainly running meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding = False
+        self.read = threading.Event()
+        self.released = threading.Event()
+
+    def __call__(self) -> float:
+        if self.holding:
+            self.holding = False
+            self.read.set()
+            self.released.wait(10)
+        return super().__call__()
+
+
+def fast_server(fake: FakePolar, **settings: Any) -> PolarMCPServer:
+    """A server whose statements run out of time after a set number of SQLite steps, not of seconds."""
+    return make_server(fake, query_clock=StatementClock(), **settings)
 
 
 def table_of(result: Any) -> tuple[list[str], list[list[str]]]:
@@ -90,6 +122,7 @@ async def test_schema_bounds_every_argument_and_declares_the_result(server: Pola
     assert properties["sql"]["maxLength"] == 10_000
     assert tool.input_schema["required"] == ["sql"]
     assert tool.annotations is not None and tool.annotations.read_only_hint is True
+    assert tool.output_schema is not None
     assert set(tool.output_schema["required"]) == {"columns", "rows", "row_count", "truncated", "snapshot"}
     assert "notice" in tool.output_schema["properties"]
     for word in ("customers", "email_domain", "metadata", "list_customers", "active=true", "GROUP BY"):
@@ -220,10 +253,9 @@ async def test_a_long_answer_says_how_many_more_rows_and_how_to_get_them(server:
     assert table_of(following)[1][0] == ["201"] and following.structured_content["truncated"] is False
 
 
-async def test_rows_past_the_time_limit_are_counted_as_a_lower_bound(server: PolarMCPServer) -> None:
-    result = await call(
-        server, {"sql": "SELECT a.id FROM customers a, customers b, customers c, customers d"}
-    )
+async def test_rows_past_the_time_limit_are_counted_as_a_lower_bound(fake: FakePolar) -> None:
+    endless = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r"
+    result = await call(fast_server(fake), {"sql": endless})
     data = result.structured_content
     assert len(data["rows"]) == 200 and data["truncated"] is True and data["row_count"] > 200
     assert (
@@ -347,10 +379,10 @@ HOSTILE = [
 
 @pytest.mark.parametrize(("name", "sql", "words"), HOSTILE, ids=[row[0] for row in HOSTILE])
 async def test_hostile_or_broken_sql_is_answered_clearly_and_the_server_keeps_serving(
-    server: PolarMCPServer, name: str, sql: str, words: str
+    fake: FakePolar, name: str, sql: str, words: str
 ) -> None:
     with anyio.fail_after(15):
-        async with Client(server) as client:
+        async with Client(fast_server(fake)) as client:
             result = await client.call_tool("query_customers", {"sql": sql})
             after = await client.call_tool("query_customers", {"sql": "SELECT COUNT(*) FROM customers"})
     assert result.is_error
@@ -387,7 +419,8 @@ async def test_json_table_functions_work(big_fake: FakePolar) -> None:
 
 
 async def test_a_slow_statement_does_not_hold_up_other_calls(fake: FakePolar) -> None:
-    server = make_server(fake)
+    clock = HeldClock()
+    server = make_server(fake, query_clock=clock)
     order: list[str] = []
     endless = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT COUNT(*) FROM r"
     with anyio.fail_after(15):
@@ -398,24 +431,33 @@ async def test_a_slow_statement_does_not_hold_up_other_calls(fake: FakePolar) ->
                 await client.call_tool("query_customers", {"sql": endless})
                 order.append("slow query")
 
-            async with anyio.create_task_group() as group:
-                group.start_soon(slow)
-                await anyio.sleep(0.05)
-                result = await client.call_tool("list_customers", {"limit": 1})
-                order.append("list_customers")
+            clock.holding = True
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(slow)
+                    # The statement has started and cannot end before the clock is released.
+                    assert await anyio.to_thread.run_sync(clock.read.wait, 10)
+                    result = await client.call_tool("list_customers", {"limit": 1})
+                    order.append("list_customers")
+                    clock.released.set()
+            finally:
+                clock.released.set()
     assert not result.is_error and order == ["list_customers", "slow query"]
 
 
+async def test_the_time_limit_given_to_the_store_is_the_one_a_statement_gets(fake: FakePolar) -> None:
+    server = make_server(fake, time_limit=0.5, query_clock=StatementClock(step=0.1))
+    endless = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT COUNT(*) FROM r"
+    result = await call(server, {"sql": endless})
+    assert result.is_error and text_of(result).startswith("The statement was stopped after 0.5 seconds")
+
+
+def test_a_server_gives_statements_the_documented_time_limit(fake: FakePolar) -> None:
+    store = make_server(fake).context.snapshots
+    assert store.time_limit == TIME_LIMIT == 2.0 and store.query_clock is time.monotonic
+
+
 # --- snapshots: shared, kept for the TTL, refreshed on demand ----------------------------------------
-
-
-async def no_sleep(_: float) -> None:
-    return None
-
-
-def client_for(fake: FakePolar | Any, token: str = DEFAULT_TOKEN) -> PolarClient:
-    transport = fake if isinstance(fake, httpx.AsyncBaseTransport) else httpx.MockTransport(fake)
-    return PolarClient(Settings(access_token=token), transport=transport, sleep=no_sleep)
 
 
 class Clock:
@@ -457,6 +499,8 @@ async def test_refresh_takes_a_new_snapshot(fake: FakePolar) -> None:
 
 
 def gated(fake: FakePolar, gate: anyio.Event) -> httpx.MockTransport:
+    """`fake` behind a gate: each request waits until `gate` is set."""
+
     async def handler(request: httpx.Request) -> httpx.Response:
         await gate.wait()
         return fake(request)
@@ -480,7 +524,7 @@ async def test_ten_concurrent_first_calls_make_one_export_request(fake: FakePola
             async with anyio.create_task_group() as group:
                 for _ in range(10):
                     group.start_soon(ask)
-                await anyio.sleep(0.1)
+                await anyio.wait_all_tasks_blocked()  # one at the gate, nine waiting for its snapshot
                 gate.set()
     assert exports(fake) == 1
     assert [table_of(result)[1] for result in results] == [[["123"]]] * 10
@@ -502,7 +546,7 @@ async def test_concurrent_callers_share_a_failure_without_asking_again(fake: Fak
         async with anyio.create_task_group() as group:
             for _ in range(5):
                 group.start_soon(ask)
-            await anyio.sleep(0.05)
+            await anyio.wait_all_tasks_blocked()  # one at the gate, four waiting for its outcome
             gate.set()
     assert len(errors) == 5 and len(fake.requests) == 1
     await store.get()  # the next call tries again
@@ -515,7 +559,7 @@ async def test_a_cancelled_taker_leaves_the_next_caller_to_take_it(fake: FakePol
     with anyio.fail_after(10):
         async with anyio.create_task_group() as group:
             group.start_soon(store.get)
-            await anyio.sleep(0.05)
+            await anyio.wait_all_tasks_blocked()  # the taker waits at the gate
             waiter_done = anyio.Event()
 
             async def waiter() -> None:
@@ -523,7 +567,7 @@ async def test_a_cancelled_taker_leaves_the_next_caller_to_take_it(fake: FakePol
                 waiter_done.set()
 
             group.start_soon(waiter)
-            await anyio.sleep(0.05)
+            await anyio.wait_all_tasks_blocked()  # the waiter waits for the taker's snapshot
             group.cancel_scope.cancel()
         gate.set()
         assert not waiter_done.is_set()

@@ -13,6 +13,7 @@ from polar_mcp.config import Settings
 from polar_mcp.demo.fake import FakePolar, Fault, Grant
 from polar_mcp.polar.client import PolarClient
 from polar_mcp.server import build_server
+from tests.helpers import no_sleep
 
 pytestmark = pytest.mark.anyio
 
@@ -38,9 +39,6 @@ async def test_token_never_appears_in_results_or_debug_logs(
     fake = FakePolar(customers, tokens={SECRET: Grant(customers[0]["organization_id"])})
     fake.fail_next(*faults)
     settings = Settings(access_token=SECRET)
-
-    async def no_sleep(_: float) -> None:
-        return None
 
     server = build_server(
         settings, client=PolarClient(settings, transport=httpx.MockTransport(fake), sleep=no_sleep)

@@ -11,11 +11,11 @@ from mcp import Client
 
 from polar_mcp.server import PolarMCPServer
 from tests.conftest import TOOL_NAMES
+from tests.helpers import MODES
 
 pytestmark = pytest.mark.anyio
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-MODES = ["auto", "legacy"]
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -17,6 +17,7 @@ from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
 from polar_mcp.server import PolarMCPServer
 from polar_mcp.views import CUSTOMER_CARD, CUSTOMERS_TABLE, QUERY_CHART, VIEWS, View, sources_hash
+from tests.helpers import text_of
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "scripts" / "build-views"
@@ -79,7 +80,7 @@ async def test_the_text_the_model_reads_is_the_same_for_hosts_with_and_without_a
         with_apps = await apps.call_tool("list_customers", arguments)
     assert with_apps.content == without.content
     assert with_apps.structured_content == without.structured_content
-    assert without.content[0].text.splitlines()[0].startswith("Customers 1-5 of")  # type: ignore[union-attr]
+    assert text_of(without).splitlines()[0].startswith("Customers 1-5 of")
 
 
 def test_built_views_are_fresh_against_their_sources() -> None:

@@ -288,11 +288,17 @@ class SnapshotStore:
         *,
         clock: Clock = time.time,
         gate: StatementGate | None = None,
+        time_limit: float = TIME_LIMIT,
+        query_clock: Clock = time.monotonic,
     ) -> None:
         self.settings = settings
         self.polar = polar
         self.clock = clock
         self.gate = gate or StatementGate()
+        self.time_limit = time_limit
+        """Seconds one statement may run."""
+        self.query_clock = query_clock
+        """The clock that time limit is measured on, for the snapshots taken from now on."""
         self._snapshots: dict[SnapshotKey, Snapshot] = {}  # least recently used first
         self._flights: dict[SnapshotKey, _Flight] = {}
         self._exports: deque[float] = deque()  # when each recent export started
@@ -395,7 +401,7 @@ class SnapshotStore:
                 if len(grouped.exceptions) == 1:
                     raise grouped.exceptions[0] from None
                 raise
-            database, customers = await anyio.to_thread.run_sync(_finish, conn)
+            database, customers = await anyio.to_thread.run_sync(_finish, conn, self.query_clock)
         except BaseException:
             conn.close()
             raise
@@ -411,9 +417,9 @@ def _insert(conn: sqlite3.Connection, batch: list[ExportedCustomer]) -> None:
     conn.execute("COMMIT")
 
 
-def _finish(conn: sqlite3.Connection) -> tuple[ReadOnlyDatabase, int]:
+def _finish(conn: sqlite3.Connection, clock: Clock) -> tuple[ReadOnlyDatabase, int]:
     """The locked-down database and how many distinct customers it holds."""
     for column in INDEXED:
         conn.execute(f"CREATE INDEX customers_{column} ON customers ({column})")
     (customers,) = conn.execute("SELECT COUNT(*) FROM customers").fetchone()
-    return ReadOnlyDatabase(conn, COLUMNS), int(customers)
+    return ReadOnlyDatabase(conn, COLUMNS, clock), int(customers)

@@ -78,7 +78,9 @@ async def query_customers(
     """Run one read-only SQL statement over a snapshot of every customer."""
     store = context.snapshots
     snapshot = await store.get([str(organization_id)] if organization_id else [], refresh=refresh)
-    result = await snapshot.query(sql, shape=shown_value, max_answer_chars=MAX_TEXT_CHARS)
+    result = await snapshot.query(
+        sql, time_limit=store.time_limit, shape=shown_value, max_answer_chars=MAX_TEXT_CHARS
+    )
     answer, text = render_answer(result, snapshot, now=store.clock(), notice=context.notice)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=answer)
 

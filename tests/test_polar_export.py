@@ -26,9 +26,7 @@ from polar_mcp.errors import (
 )
 from polar_mcp.polar.client import PolarClient
 from polar_mcp.polar.export import COLUMNS, ExportedCustomer, ExportParser, ExportStats, NotCsv
-
-ORG = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
-OTHER_ORG = "0b8e1d0a-4f7c-4a53-9d5e-3f2f4d9b6c11"
+from tests.helpers import ORG, OTHER_ORG, client_for
 
 
 def get_export(fake: FakePolar, params: Any = None, token: str | None = DEFAULT_TOKEN) -> httpx.Response:
@@ -256,15 +254,6 @@ def test_columns_are_the_tables() -> None:
 # --- the client: streaming, the bound, and every failure -------------------------------------------
 
 
-async def no_sleep(_: float) -> None:
-    return None
-
-
-def client_for(fake: FakePolar, **settings: Any) -> PolarClient:
-    config = Settings(access_token=settings.pop("token", DEFAULT_TOKEN), **settings)
-    return PolarClient(config, transport=httpx.MockTransport(fake), sleep=no_sleep, jitter=lambda: 0.5)
-
-
 async def export_all(client: PolarClient, **kwargs: Any) -> list[ExportedCustomer]:
     rows: list[ExportedCustomer] = []
 
@@ -314,7 +303,8 @@ async def test_progress_sees_running_counts_and_can_stop_the_download(fake: Fake
     assert counted[-1] == len(fake.customers)
 
 
-FAILURES = [
+# Each row: its name, the faults injected, the error the export must raise, and words of its message.
+FAILURES: list[tuple[str, list[Fault], type[Exception], str]] = [
     ("401", [Fault(status=401, body={"error": "invalid_token"})], AuthError, "POLAR_ACCESS_TOKEN"),
     ("403", [Fault(status=403, body={"error": "insufficient_scope"})], ScopeError, "customers:read"),
     ("429", [Fault(status=429, body=None, headers={"Retry-After": "60"})], RateLimited, "Retry in 60"),

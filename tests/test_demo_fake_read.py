@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -18,9 +17,12 @@ from polar_mcp.demo.billing import ACTIVE_STATUSES, STATE_STATUSES, holdings_of,
 from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, Fault, Grant
 from polar_mcp.demo.organization import demo_customers, sample_customers
 from tests.conftest import DATA
+from tests.helpers import OTHER_ORG, json_digest
 
 READ_OPENAPI = json.loads((DATA / "customers-read.openapi.json").read_text())
-SHARED_COPY = Path(__file__).resolve().parents[2] / "shared" / "polar" / "customers-read.openapi.json"
+# Of Polar's published excerpt of the read operations (API version 2026-04), as copied into tests/data:
+# a new excerpt comes with its digest, and the file is never edited by hand.
+PUBLISHED_DIGEST = "73fb179eab6f751ec487b8b04496ba56278fc30359f97d66028a52b7be0f397a"
 KNOWN_BENEFIT_TYPES = set(READ_OPENAPI["components"]["schemas"]["BenefitType"]["enum"])
 DEMO = demo_customers()
 
@@ -60,10 +62,9 @@ def validate_state(body: dict[str, Any]) -> None:
     assert STATE.is_valid(body) is not bool(future)
 
 
-def test_bundled_read_openapi_matches_the_shared_contract() -> None:
-    if not SHARED_COPY.exists():
-        pytest.skip("shared contract not checked out beside the repository")
-    assert json.loads(SHARED_COPY.read_text()) == READ_OPENAPI
+def test_bundled_read_openapi_is_polars_published_excerpt_unedited() -> None:
+    assert json_digest(READ_OPENAPI) == PUBLISHED_DIGEST
+    assert READ_OPENAPI["info"]["version"] == "2026-04"
 
 
 def test_fake_serves_every_read_operation_of_the_excerpt_but_the_export() -> None:
@@ -253,7 +254,7 @@ def test_unknown_customer_is_polars_resource_not_found(path: str) -> None:
 
 def test_another_organizations_customer_is_not_found() -> None:
     fake = demo_fake()
-    fake.customers[0]["organization_id"] = "0b8e1d0a-4f7c-4a53-9d5e-3f2f4d9b6c11"
+    fake.customers[0]["organization_id"] = OTHER_ORG
     assert get(fake, f"/v1/customers/{fake.customers[0]['id']}").status_code == 404
     assert get(fake, f"/v1/customers/external/{fake.customers[0]['external_id']}/state").status_code == 404
 

@@ -17,6 +17,7 @@ from polar_mcp.polar.endpoints import CUSTOMERS as CUSTOMERS_ENDPOINT
 from polar_mcp.polar.endpoints import EXPORT as EXPORT_ENDPOINT
 from polar_mcp.polar.query import CustomerQuery
 from polar_mcp.server import build_server
+from tests.helpers import no_sleep, text_of
 from tests.hostile import (
     HostileUpstream,
     body_reply,
@@ -33,11 +34,8 @@ ENCODED = "polar_oat_S3cr3t%2BTok%2Fen%3DValue"
 PAGE = {"items": [], "pagination": {"total_count": 0, "max_page": 0}}
 
 
-async def no_sleep(_: float) -> None:
-    return None
-
-
-def client_for(upstream: HostileUpstream, timeout: float = 30.0, **options: Any) -> PolarClient:
+def client_to(upstream: HostileUpstream, timeout: float = 30.0, **options: Any) -> PolarClient:
+    """A Polar client to `upstream` over real HTTP; `options` are `PolarClient` arguments."""
     settings = Settings(access_token=SECRET, server_url=upstream.url, timeout=timeout)
     return PolarClient(settings, sleep=no_sleep, **options)
 
@@ -81,10 +79,6 @@ def nested(depth: int) -> Any:
     return value
 
 
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content)
-
-
 @pytest.mark.parametrize(
     ("script", "attempts"),
     [(drip_headers(0.05), 3), (drip_body(0.05), 1)],
@@ -94,7 +88,7 @@ async def test_a_drip_feeding_upstream_ends_each_attempt_at_the_timeout(script: 
     # A byte every 50 ms never trips a per-read timeout; only a deadline on the whole attempt ends it.
     # Slow headers are retried; a body already under way is not asked for again.
     async with HostileUpstream(script) as upstream:
-        error = await failure_of(client_for(upstream, timeout=0.3))
+        error = await failure_of(client_to(upstream, timeout=0.3))
     assert isinstance(error, errors.PolarUnreachable)
     assert "did not answer within 0.3 seconds" in str(error)
     assert len(upstream.exchanges) == attempts
@@ -102,7 +96,7 @@ async def test_a_drip_feeding_upstream_ends_each_attempt_at_the_timeout(script: 
 
 async def test_the_call_budget_ends_a_call_whatever_the_attempts_left() -> None:
     async with HostileUpstream(drip_headers(0.05)) as upstream:
-        client = client_for(upstream, timeout=0.3, max_attempts=10, retry_budget=100.0, jitter=lambda: 0.0)
+        client = client_to(upstream, timeout=0.3, max_attempts=10, retry_budget=100.0, jitter=lambda: 0.0)
         client.call_budget = 1.0
         error = await failure_of(client)
     assert isinstance(error, errors.PolarUnreachable)
@@ -112,7 +106,7 @@ async def test_the_call_budget_ends_a_call_whatever_the_attempts_left() -> None:
 
 async def test_the_deadline_covers_a_body_the_caller_streams() -> None:
     async with HostileUpstream(drip_body(0.05)) as upstream:
-        client = client_for(upstream, timeout=0.3)
+        client = client_to(upstream, timeout=0.3)
         read: list[bytes] = []
 
         async def consume() -> None:
@@ -139,7 +133,7 @@ async def test_the_export_streams_for_longer_than_a_page_and_still_ends() -> Non
     messages: dict[str, str] = {}
     for name, endpoint in (("page", CUSTOMERS_ENDPOINT), ("export", EXPORT_ENDPOINT)):
         async with HostileUpstream(drip_body(0.05)) as upstream:
-            client = client_for(upstream, timeout=0.3)
+            client = client_to(upstream, timeout=0.3)
             read: list[bytes] = []
 
             with anyio.fail_after(10), pytest.raises(errors.PolarUnreachable) as caught:
@@ -156,7 +150,7 @@ async def test_the_export_streams_for_longer_than_a_page_and_still_ends() -> Non
 async def test_a_huge_body_is_refused_without_reading_it_all(declare: bool) -> None:
     total = 20 * 1024 * 1024
     async with HostileUpstream(flood(total, declare=declare)) as upstream:
-        error = await failure_of(client_for(upstream, max_body_bytes=1024 * 1024))
+        error = await failure_of(client_to(upstream, max_body_bytes=1024 * 1024))
     assert isinstance(error, errors.InvalidResponse)
     assert "larger than 1 MiB" in str(error)
     assert upstream.exchanges[0].sent < total / 2
@@ -181,7 +175,7 @@ async def test_a_reason_phrase_never_relays_the_token(reason: bytes) -> None:
     async with HostileUpstream(
         body_reply(b"", status=418, reason=b"Token " + reason + b" \xff" + b"x" * 500)
     ) as up:
-        error = await failure_of(client_for(up))
+        error = await failure_of(client_to(up))
     text = str(error)
     assert SECRET.lower() not in text.lower() and ENCODED.lower() not in text.lower()
     assert (
@@ -191,7 +185,7 @@ async def test_a_reason_phrase_never_relays_the_token(reason: bytes) -> None:
 
 async def test_a_reason_phrase_loses_its_escape_sequences() -> None:
     async with HostileUpstream(body_reply(b"", status=503, reason=b"Bad \x1b]0;owned\x07 day")) as upstream:
-        error = await failure_of(client_for(upstream))
+        error = await failure_of(client_to(upstream))
     assert "\x1b" not in str(error) and "\x07" not in str(error)
     assert "503 Bad ]0;owned day after 3 attempts" in str(error)
 
@@ -212,7 +206,7 @@ async def test_a_reason_phrase_loses_its_escape_sequences() -> None:
 )
 async def test_a_422_is_relayed_cleaned_redacted_and_bounded(detail: Any, expected: str) -> None:
     async with HostileUpstream(json_reply({"detail": detail}, status=422, reason=b"Unprocessable")) as up:
-        error = await failure_of(client_for(up))
+        error = await failure_of(client_to(up))
     text = str(error)
     assert isinstance(error, errors.InvalidRequest)
     assert expected in text and len(text) < 700
@@ -225,7 +219,7 @@ async def test_cookies_from_upstream_are_never_sent_back() -> None:
     async with HostileUpstream(
         json_reply({"detail": "busy"}, status=503, headers=set_cookie), json_reply(PAGE, headers=set_cookie)
     ) as upstream:
-        client = client_for(upstream)
+        client = client_to(upstream)
         with anyio.fail_after(10):
             await client.list_customers(CustomerQuery())
             await client.list_customers(CustomerQuery())

@@ -16,25 +16,16 @@ from mcp_types import CallToolResult, TextContent
 from polar_mcp.config import Settings
 from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar
 from polar_mcp.polar.client import PolarClient
-from polar_mcp.server import PolarMCPServer, build_server
+from polar_mcp.server import build_server
 from polar_mcp.tools import TOOLS
 from polar_mcp.tools.base import Tool, ToolContext
 from polar_mcp.views import CUSTOMERS_TABLE
 from tests.conftest import make_server
+from tests.helpers import caller, text_of
 
 pytestmark = pytest.mark.anyio
 
-ORG = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
-
-
-async def call(server: PolarMCPServer, arguments: dict[str, Any]) -> Any:
-    with anyio.fail_after(10):
-        async with Client(server) as client:
-            return await client.call_tool("list_customers", arguments)
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content)
+call = caller("list_customers")
 
 
 # Each row: what is out of bounds, the arguments, and the argument the error must name.
@@ -166,7 +157,7 @@ async def test_every_tool_says_where_the_token_comes_from_and_sends_nothing(
     with anyio.fail_after(10):
         async with Client(make_server(fake)) as client:
             result = await client.call_tool(tool, {argument: "polar_oat_x"})
-    text = "\n".join(block.text for block in result.content if block.type == "text")
+    text = text_of(result)
     assert result.is_error
     assert "POLAR_ACCESS_TOKEN on the server, never passed as an argument" in text
     assert "polar_oat_x" not in text

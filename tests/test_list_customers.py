@@ -14,22 +14,11 @@ from polar_mcp.demo.fake import FakePolar, Fault
 from polar_mcp.server import PolarMCPServer
 from polar_mcp.tools.list_customers import DEFAULT_FIELDS, render_page
 from tests.conftest import make_server
+from tests.helpers import MODES, ORG, OTHER_ORG, caller, text_of
 
 pytestmark = pytest.mark.anyio
 
-MODES = ["auto", "legacy"]
-ORG = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
-ORG2 = "0b8e1d0a-4f7c-4a53-9d5e-3f2f4d9b6c11"
-
-
-async def call(server: PolarMCPServer, arguments: dict[str, Any], mode: str = "legacy") -> Any:
-    with anyio.fail_after(10):
-        async with Client(server, mode=mode) as client:
-            return await client.call_tool("list_customers", arguments)
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content)
+call = caller("list_customers", mode="legacy")
 
 
 async def test_tool_annotations_declare_a_read_only_open_world_tool_that_destroys_nothing(
@@ -59,6 +48,7 @@ async def test_tool_annotations_declare_a_read_only_open_world_tool_that_destroy
     ]
     assert all(prop.get("description") for prop in properties.values())
     assert properties["limit"]["minimum"] == 1 and properties["limit"]["maximum"] == 100
+    assert tool.output_schema is not None
     assert set(tool.output_schema["properties"]) >= {
         "customers",
         "page",
@@ -88,11 +78,12 @@ async def test_schemas_carry_no_derived_titles_and_optional_arguments_no_null_br
     email = tool.input_schema["properties"]["email"]
     assert email["type"] == "string" and "anyOf" not in email and "default" not in email
     assert tool.input_schema["properties"]["organization_id"]["type"] == ["string", "array"]
+    assert tool.output_schema is not None
     assert tool.output_schema["properties"]["next_page"] == {"type": ["integer", "null"]}
     assert not explicit_nulls.is_error  # null still means "not given"
 
 
-PAGE_SHAPES = [
+PAGE_SHAPES: list[dict[str, Any]] = [
     {},
     {"limit": 100, "page": 2},
     {"response_format": "detailed", "limit": 3},
@@ -121,8 +112,8 @@ ENCODING = [
     ("one organization", {"organization_id": ORG}, f"organization_id={ORG}&page=1&limit=10"),
     (
         "organization list repeats the key",
-        {"organization_id": [ORG, ORG2]},
-        f"organization_id={ORG}&organization_id={ORG2}&page=1&limit=10",
+        {"organization_id": [ORG, OTHER_ORG]},
+        f"organization_id={ORG}&organization_id={OTHER_ORG}&page=1&limit=10",
     ),
     ("email is escaped", {"email": "a+b@example.com"}, "email=a%2Bb%40example.com&page=1&limit=10"),
     ("query with spaces and ampersand", {"query": "Ada & co"}, "query=Ada+%26+co&page=1&limit=10"),
@@ -447,7 +438,7 @@ FILTERS = [
         {"metadata": {"plan": "pro", "source": "twitter"}},
         lambda c: c["metadata"].get("plan") == "pro" and c["metadata"].get("source") == "twitter",
     ),
-    ("foreign organization is an empty page", {"organization_id": ORG2}, lambda c: False),
+    ("foreign organization is an empty page", {"organization_id": OTHER_ORG}, lambda c: False),
 ]
 
 

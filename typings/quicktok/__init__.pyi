@@ -1,0 +1,6 @@
+# The part of quicktok (PyPI: quicktok-v1, which ships no types) that the tests and benchmarks use.
+
+class Tokenizer:
+    def count(self, text: str) -> int: ...
+
+def get_encoding(name: str, data_dir: str = "") -> Tokenizer: ...
