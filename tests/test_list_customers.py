@@ -12,7 +12,7 @@ from mcp import Client
 
 from polar_mcp.demo.fake import FakePolar, Fault
 from polar_mcp.server import PolarMCPServer
-from polar_mcp.tools.list_customers import DEFAULT_FIELDS, render_page
+from polar_mcp.tools.list_customers import ARGUMENT_HINTS, DEFAULT_FIELDS, render_page
 from tests.conftest import make_server
 from tests.helpers import MODES, ORG, OTHER_ORG, caller, text_of
 
@@ -47,7 +47,10 @@ async def test_tool_annotations_declare_a_read_only_open_world_tool_that_destroy
         "response_format",
     ]
     assert all(prop.get("description") for prop in properties.values())
-    assert properties["limit"]["minimum"] == 1 and properties["limit"]["maximum"] == 100
+    assert properties["limit"]["anyOf"] == [
+        {"type": "integer", "minimum": 1, "maximum": 100},
+        {"type": "null"},
+    ]
     assert tool.output_schema is not None
     assert set(tool.output_schema["properties"]) >= {
         "customers",
@@ -68,19 +71,34 @@ def _keys(schema: Any) -> list[str]:
     return []
 
 
-async def test_schemas_carry_no_derived_titles_and_optional_arguments_no_null_branch(
+async def test_schemas_carry_no_derived_titles_and_every_optional_argument_accepts_null(
     fake: FakePolar,
 ) -> None:
+    nulls = {name: None for name in ARGUMENT_HINTS}
     async with Client(make_server(fake)) as client:
         tool = (await client.list_tools()).tools[0]
-        explicit_nulls = await client.call_tool("list_customers", {"email": None, "fields": None})
+        explicit_nulls = await client.call_tool("list_customers", nulls)
+        omitted = await client.call_tool("list_customers", {})
     assert "title" not in _keys(tool.input_schema) and "title" not in _keys(tool.output_schema)
+    assert "required" not in tool.input_schema
+    for name, prop in tool.input_schema["properties"].items():
+        assert prop["anyOf"][-1] == {"type": "null"}, name
+        assert "type" not in prop, name  # unions are anyOf branches, never type lists
     email = tool.input_schema["properties"]["email"]
-    assert email["type"] == "string" and "anyOf" not in email and "default" not in email
-    assert tool.input_schema["properties"]["organization_id"]["type"] == ["string", "array"]
+    assert email == {
+        "description": "Exact email, case-insensitive.",
+        "anyOf": [{"type": "string", "minLength": 1, "maxLength": 320}, {"type": "null"}],
+    }
+    assert [branch["type"] for branch in tool.input_schema["properties"]["organization_id"]["anyOf"]] == [
+        "string",
+        "array",
+        "null",
+    ]
     assert tool.output_schema is not None
-    assert tool.output_schema["properties"]["next_page"] == {"type": ["integer", "null"]}
-    assert not explicit_nulls.is_error  # null still means "not given"
+    assert tool.output_schema["properties"]["next_page"] == {"anyOf": [{"type": "integer"}, {"type": "null"}]}
+    assert not explicit_nulls.is_error, text_of(explicit_nulls)  # null means "not given"
+    assert explicit_nulls.structured_content == omitted.structured_content
+    assert text_of(explicit_nulls) == text_of(omitted)
 
 
 PAGE_SHAPES: list[dict[str, Any]] = [
@@ -92,14 +110,15 @@ PAGE_SHAPES: list[dict[str, Any]] = [
 
 
 @pytest.mark.parametrize("demo", [False, True], ids=["own data", "demo"])
-async def test_the_output_schema_gives_next_page_as_a_type_list_and_validates_every_page(
+async def test_the_output_schema_gives_next_page_as_a_nullable_union_and_validates_every_page(
     fake: FakePolar, demo: bool
 ) -> None:
     async with Client(make_server(fake, demo=demo)) as client:
         tool = (await client.list_tools()).tools[0]
         results = [await client.call_tool("list_customers", arguments) for arguments in PAGE_SHAPES]
     schema = tool.output_schema
-    assert schema is not None and schema["properties"]["next_page"] == {"type": ["integer", "null"]}
+    assert schema is not None
+    assert schema["properties"]["next_page"] == {"anyOf": [{"type": "integer"}, {"type": "null"}]}
     assert {result.structured_content["next_page"] for result in results} == {2, None}
     for result in results:
         assert not result.is_error, text_of(result)
@@ -130,6 +149,12 @@ ENCODING = [
         {"metadata": {"beta": True, "seats": 5}},
         "metadata%5Bbeta%5D=true&metadata%5Bseats%5D=5&page=1&limit=10",
     ),
+    (
+        "metadata conditions, the published form",
+        {"metadata": [{"key": "plan", "value": ["pro", "team"]}, {"key": "beta", "value": True}]},
+        "metadata%5Bplan%5D=pro&metadata%5Bplan%5D=team&metadata%5Bbeta%5D=true&page=1&limit=10",
+    ),
+    ("metadata no conditions", {"metadata": []}, "page=1&limit=10"),
     (
         "metadata mixed list",
         {"metadata": {"seats": [1, "2", False]}},
@@ -468,7 +493,6 @@ BAD_INPUTS = [
     ("page zero", {"page": 0}, "page"),
     ("page negative", {"page": -1}, "page"),
     ("page text", {"page": "first"}, "page"),
-    ("page null", {"page": None}, "page"),
     ("malformed uuid", {"organization_id": "not-a-uuid"}, "organization_id"),
     ("malformed uuid in list", {"organization_id": [ORG, "123"]}, "organization_id"),
     ("organization id as number", {"organization_id": 42}, "organization_id"),
@@ -482,6 +506,15 @@ BAD_INPUTS = [
     ("metadata as list", {"metadata": ["plan", "pro"]}, "metadata"),
     ("metadata key with brackets", {"metadata": {"a[b]": "x"}}, "metadata"),
     ("metadata empty key", {"metadata": {"": "x"}}, "metadata"),
+    (
+        "metadata condition key twice",
+        {"metadata": [{"key": "a", "value": 1}, {"key": "a", "value": 2}]},
+        "metadata",
+    ),
+    ("metadata condition without value", {"metadata": [{"key": "plan"}]}, "metadata"),
+    ("metadata condition with another key", {"metadata": [{"key": "a", "value": 1, "op": "eq"}]}, "metadata"),
+    ("metadata condition value null", {"metadata": [{"key": "plan", "value": None}]}, "metadata"),
+    ("metadata six conditions", {"metadata": [{"key": f"k{n}", "value": n} for n in range(6)]}, "metadata"),
     ("active not boolean", {"active": "sometimes"}, "active"),
     ("empty query", {"query": ""}, "query"),
     ("empty email", {"email": ""}, "email"),

@@ -1,5 +1,6 @@
-"""Schema leaning: type lists for unions of plain types, and output schemas without defaults or
-single-use definitions, each meaning what the schema pydantic derived means."""
+"""Schema leaning: optional arguments published as nullable unions, unions kept as `anyOf` (never type
+lists), standard formats only, and output schemas without defaults or single-use definitions, each
+meaning what the schema pydantic derived means (null aside, which the server reads as absent)."""
 
 from __future__ import annotations
 
@@ -10,63 +11,10 @@ import jsonschema
 import pytest
 from pydantic import BaseModel
 
-from polar_mcp.tools.schema import lean_output, lean_schema, merge_types
+from polar_mcp.tools.schema import NULL, lean_arguments, lean_output, lean_schema, nullable
 
 STRING = {"type": "string", "maxLength": 3}
 INTEGER = {"type": "integer", "minimum": 0}
-
-# Each row: the schema, and what merge_types makes of it.
-MERGED = [
-    (
-        "string or integer",
-        {"anyOf": [STRING, INTEGER]},
-        {"type": ["string", "integer"], "maxLength": 3, "minimum": 0},
-    ),
-    ("nullable integer", {"anyOf": [{"type": "integer"}, {"type": "null"}]}, {"type": ["integer", "null"]}),
-    (
-        "uuid or a list of them, next to a description",
-        {
-            "description": "d",
-            "anyOf": [
-                {"type": "string", "format": "uuid"},
-                {"type": "array", "items": {"type": "string"}, "maxItems": 2},
-            ],
-        },
-        {
-            "description": "d",
-            "type": ["string", "array"],
-            "format": "uuid",
-            "items": {"type": "string"},
-            "maxItems": 2,
-        },
-    ),
-    (
-        "boolean or object",
-        {"anyOf": [{"type": "boolean"}, {"type": "object", "required": ["a"], "maxProperties": 1}]},
-        {"type": ["boolean", "object"], "required": ["a"], "maxProperties": 1},
-    ),
-]
-
-# Each row: a schema merge_types must leave as it is, since a type list would not mean the same.
-KEPT = [
-    (
-        "branches share a keyword",
-        {"anyOf": [{"type": "string", "description": "a"}, {"type": "integer", "description": "b"}]},
-    ),
-    ("a keyword of another type would bind", {"anyOf": [{"type": "string", "minimum": 1}, INTEGER]}),
-    ("enum applies to every type", {"anyOf": [{"type": "string", "enum": ["a"]}, INTEGER]}),
-    ("a repeated type", {"anyOf": [STRING, {"type": "string", "pattern": "^a"}]}),
-    (
-        "integer and number share their keywords",
-        {"anyOf": [INTEGER, {"type": "number", "maximum": 5}]},
-    ),
-    ("a $ref branch", {"anyOf": [{"$ref": "#/$defs/Thing"}, {"type": "null"}]}),
-    ("a branch with a type list", {"anyOf": [{"type": ["string", "null"]}, INTEGER]}),
-    ("a branch without a type", {"anyOf": [{"maxLength": 3}, INTEGER]}),
-    ("an unknown type", {"anyOf": [{"type": "date"}, INTEGER]}),
-    ("the parent has a merged key", {"maxLength": 9, "anyOf": [STRING, INTEGER]}),
-    ("the parent has a type", {"type": "string", "anyOf": [STRING, INTEGER]}),
-]
 
 # Values of every kind, at and past the bounds above.
 INSTANCES: list[Any] = [
@@ -96,21 +44,88 @@ def verdicts(schema: dict[str, Any]) -> list[bool]:
     return [checker.is_valid(instance) for instance in INSTANCES]
 
 
-@pytest.mark.parametrize(("name", "schema", "expected"), MERGED, ids=[row[0] for row in MERGED])
-def test_a_union_of_plain_types_becomes_a_type_list_that_accepts_the_same_values(
+# Each row: an optional argument's schema as pydantic derives it, and what `nullable` publishes.
+NULLABLE = [
+    (
+        "a plain type, next to a description and a default",
+        {"description": "d", "default": 1, "type": "integer", "minimum": 0},
+        {"description": "d", "default": 1, "anyOf": [{"type": "integer", "minimum": 0}, NULL]},
+    ),
+    (
+        "pydantic's own nullable union, with its null default left out",
+        {"anyOf": [STRING, NULL], "default": None, "description": "d"},
+        {"description": "d", "anyOf": [STRING, NULL]},
+    ),
+    (
+        "a union of two types and null",
+        {"anyOf": [STRING, {"type": "array", "items": STRING}, NULL], "default": None},
+        {"anyOf": [STRING, {"type": "array", "items": STRING}, NULL]},
+    ),
+    (
+        "a union with a keyword beside it stays one branch",
+        {"anyOf": [STRING, INTEGER], "maxLength": 2},
+        {"anyOf": [{"anyOf": [STRING, INTEGER], "maxLength": 2}, NULL]},
+    ),
+    (
+        "an enum",
+        {"enum": ["a", "b"], "type": "string"},
+        {"anyOf": [{"enum": ["a", "b"], "type": "string"}, NULL]},
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "schema", "expected"), NULLABLE, ids=[row[0] for row in NULLABLE])
+def test_an_optional_argument_accepts_null_and_otherwise_the_same_values(
     name: str, schema: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    merged = merge_types(copy.deepcopy(schema))
-    assert merged == expected
-    assert verdicts(merged) == verdicts(schema)
+    published = nullable(copy.deepcopy(schema))
+    assert published == expected
+    nulls = [instance is None for instance in INSTANCES]
+    assert verdicts(published) == [a or b for a, b in zip(verdicts(schema), nulls, strict=True)]
 
 
-@pytest.mark.parametrize(("name", "schema"), KEPT, ids=[row[0] for row in KEPT])
-def test_a_union_a_type_list_would_change_is_left_as_it_is(name: str, schema: dict[str, Any]) -> None:
-    assert merge_types(copy.deepcopy(schema)) == schema
+def _types(schema: Any) -> list[Any]:
+    if isinstance(schema, dict):
+        return [value for key, value in schema.items() if key == "type"] + _types(list(schema.values()))
+    if isinstance(schema, list):
+        return [found for item in schema for found in _types(item)]
+    return []
 
 
-def test_nested_unions_merge_from_the_inside_out() -> None:
+class Arguments(BaseModel):
+    sql: str
+    refresh: bool = False
+    ids: str | list[str] | None = None
+    limit: int | None = None
+
+
+def test_arguments_keep_required_ones_as_they_are_and_write_no_type_list() -> None:
+    lean = lean_arguments(Arguments.model_json_schema())
+    assert lean == {
+        "type": "object",
+        "properties": {
+            "sql": {"type": "string"},
+            "refresh": {"default": False, "anyOf": [{"type": "boolean"}, NULL]},
+            "ids": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}, NULL]},
+            "limit": {"anyOf": [{"type": "integer"}, NULL]},
+        },
+        "required": ["sql"],
+    }
+    assert all(isinstance(type_, str) for type_ in _types(lean))
+
+
+def test_a_format_only_pydantic_knows_is_published_as_the_standard_one() -> None:
+    from pydantic import UUID4
+
+    class Lookup(BaseModel):
+        id: UUID4
+        format: str  # a property named like the keyword is not one
+
+    lean = lean_schema(Lookup.model_json_schema())
+    assert lean["properties"] == {"id": {"type": "string", "format": "uuid"}, "format": {"type": "string"}}
+
+
+def test_nested_unions_stay_unions_without_titles_or_open_keywords() -> None:
     schema = {
         "title": "Filter",
         "type": "object",
@@ -127,11 +142,7 @@ def test_nested_unions_merge_from_the_inside_out() -> None:
     assert lean_schema(schema) == {
         "type": "object",
         "patternProperties": {
-            "^a": {
-                "type": ["string", "array"],
-                "maxLength": 3,
-                "items": {"type": ["string", "integer"], "maxLength": 3, "minimum": 0},
-            }
+            "^a": {"anyOf": [STRING, {"type": "array", "items": {"anyOf": [STRING, INTEGER]}}]}
         },
     }
 
@@ -179,7 +190,7 @@ def test_an_output_schema_inlines_a_single_use_definition_and_drops_defaults_and
                 "required": ["taken_at", "customers"],
             },
             "notice": {"type": "string"},
-            "next_page": {"type": ["integer", "null"]},
+            "next_page": {"anyOf": [{"type": "integer"}, NULL]},
         },
         "required": ["rows", "snapshot"],
     }

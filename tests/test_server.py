@@ -19,6 +19,7 @@ from polar_mcp.polar.client import PolarClient
 from polar_mcp.server import build_server
 from polar_mcp.tools import TOOLS
 from polar_mcp.tools.base import Tool, ToolContext
+from polar_mcp.tools.schema import NULL
 from polar_mcp.views import CUSTOMERS_TABLE
 from tests.conftest import make_server
 from tests.helpers import caller, text_of
@@ -71,7 +72,7 @@ async def test_arguments_at_their_bounds_are_accepted(fake: FakePolar) -> None:
     arguments = {
         "organization_id": [str(uuid.uuid4()) for _ in range(10)],
         "sorting": ["name", "email", "-created_at"],
-        "metadata": {f"k{i}": ["v" * 200] * 10 for i in range(5)},
+        "metadata": [{"key": f"k{i}", "value": ["v" * 200] * 10} for i in range(5)],
         "page": 100_000,
         "limit": 100,
     }
@@ -102,7 +103,7 @@ COUNTING = Tool(
     ],
     ids=["boolean for integer or text", "boolean for integer or boolean"],
 )
-async def test_a_boolean_is_refused_where_a_type_list_allows_integers_but_not_booleans(
+async def test_a_boolean_is_refused_where_a_union_allows_integers_but_not_booleans(
     fake: FakePolar, monkeypatch: pytest.MonkeyPatch, arguments: dict[str, Any], expected: str
 ) -> None:
     config = Settings(access_token=DEFAULT_TOKEN)
@@ -112,8 +113,8 @@ async def test_a_boolean_is_refused_where_a_type_list_allows_integers_but_not_bo
             listed = {tool.name: tool for tool in (await client.list_tools()).tools}
             result = await client.call_tool("count", arguments)
     properties = listed["count"].input_schema["properties"]
-    assert properties["seats"]["type"] == ["integer", "string"]
-    assert properties["flag"]["type"] == ["integer", "boolean"]
+    assert properties["seats"] == {"anyOf": [{"type": "integer"}, {"type": "string"}]}
+    assert properties["flag"] == {"default": 0, "anyOf": [{"type": "integer"}, {"type": "boolean"}, NULL]}
     assert text_of(result).startswith(expected)
 
 

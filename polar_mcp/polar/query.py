@@ -20,6 +20,8 @@ __all__ = [
     "MAX_SORT_KEYS",
     "CustomerQuery",
     "MetadataFilter",
+    "MetadataKey",
+    "MetadataValue",
     "ResponseFormat",
     "SortKey",
 ]

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
-from pydantic import UUID4, BaseModel, ConfigDict, Field
+from pydantic import UUID4, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from polar_mcp.config import Settings
 from polar_mcp.errors import NotFound, PolarError, ScopeError
@@ -102,7 +102,10 @@ def build_card(
 async def get_customer(
     context: ToolContext,
     id: Annotated[
-        UUID4 | None, Field(description="Polar customer ID.", json_schema_extra={"maxLength": 36})
+        # Published as JSON Schema's own `uuid` format (pydantic would write `uuid4`, which validators and
+        # model providers do not know); the version-4 check stays here and in the description.
+        Annotated[UUID4, WithJsonSchema({"type": "string", "format": "uuid", "maxLength": 36})] | None,
+        Field(description="Polar customer ID (a version-4 UUID)."),
     ] = None,
     external_id: Annotated[
         str | None, Field(min_length=1, max_length=500, description="The seller's own ID.")

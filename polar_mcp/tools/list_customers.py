@@ -9,7 +9,7 @@ from uuid import UUID
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
-from pydantic import BaseModel, ConfigDict, Field, InstanceOf
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, InstanceOf
 
 from polar_mcp.polar.models import summarize
 from polar_mcp.polar.query import (
@@ -21,7 +21,8 @@ from polar_mcp.polar.query import (
     MAX_PAGE,
     MAX_SORT_KEYS,
     CustomerQuery,
-    MetadataFilter,
+    MetadataKey,
+    MetadataValue,
     ResponseFormat,
     SortKey,
 )
@@ -61,10 +62,10 @@ ARGUMENT_HINTS: dict[str, str] = {
     "query": "a non-empty search text (matches name, email or external ID)",
     "active": "true or false",
     "metadata": (
-        f"an object of up to {MAX_METADATA_KEYS} keys mapping each to a string (up to {MAX_METADATA_TEXT} "
-        f"characters), integer or boolean, or to a list of 1 to {MAX_METADATA_VALUES} of those "
-        '(a list means OR), e.g. {"plan": ["pro", "team"]}; keys are non-empty without brackets, '
-        "and nested objects are not allowed"
+        f'a list of up to {MAX_METADATA_KEYS} conditions {{"key": ..., "value": ...}}, each key once, '
+        f"non-empty and without brackets; a value is a string (up to {MAX_METADATA_TEXT} characters), "
+        f"integer or boolean, or a list of 1 to {MAX_METADATA_VALUES} of those (a list means OR), e.g. "
+        '[{"key": "plan", "value": ["pro", "team"]}]; nested objects are not allowed'
     ),
     "sorting": f"a list of up to {MAX_SORT_KEYS} of created_at, -created_at, email, -email, name, -name",
     "page": f"an integer from 1 to {MAX_PAGE}",
@@ -95,6 +96,40 @@ ARGUMENT_ALIASES: dict[str, str] = {
 def _undescribed(schema: dict[str, Any]) -> None:
     """Leave the docstring out of the schema: the tool's description already says what a page is."""
     schema.pop("description", None)
+
+
+class MetadataCondition(BaseModel):
+    """One metadata condition: a key, and the value it must have (of a list, any one)."""
+
+    # A list of these rather than an object keyed by metadata key: strict function calling (OpenAI's)
+    # accepts only objects whose properties are all named, so an open object could not be converted.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_undescribed)
+
+    key: MetadataKey
+    value: MetadataValue
+
+
+def _conditions(value: Any) -> Any:
+    """The object form `{"plan": ["pro", "team"]}`, which earlier releases published and a view sends
+    back as the model wrote it, read as the same conditions in the list form."""
+    if isinstance(value, dict):
+        return [{"key": key, "value": item} for key, item in value.items()]
+    return value
+
+
+def _distinct_keys(conditions: list[MetadataCondition]) -> list[MetadataCondition]:
+    keys = [condition.key for condition in conditions]
+    if len(set(keys)) != len(keys):
+        raise ValueError("each metadata key may appear once; a list value means any of its values")
+    return conditions
+
+
+MetadataConditions = Annotated[
+    list[MetadataCondition],
+    BeforeValidator(_conditions),
+    Field(max_length=MAX_METADATA_KEYS),
+    AfterValidator(_distinct_keys),
+]
 
 
 class CustomerPage(BaseModel):
@@ -140,8 +175,10 @@ async def list_customers(
         Field(description="true: has an active, trialing or past-due subscription."),
     ] = None,
     metadata: Annotated[
-        MetadataFilter | None,
-        Field(description='e.g. {"plan": ["pro", "team"]}: any listed value; every key must match.'),
+        MetadataConditions | None,
+        Field(
+            description='e.g. [{"key": "plan", "value": ["pro", "team"]}]: any listed value; all must match.'
+        ),
     ] = None,
     sorting: Annotated[
         Annotated[list[SortKey], Field(max_length=MAX_SORT_KEYS)] | None,
@@ -170,7 +207,7 @@ async def list_customers(
         email=email,
         query=query,
         active=active,
-        metadata=metadata or {},
+        metadata={condition.key: condition.value for condition in metadata or ()},
         sorting=tuple(sorting or ()),
         page=page,
         limit=limit,

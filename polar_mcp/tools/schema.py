@@ -6,56 +6,38 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["lean_arguments", "lean_output", "lean_schema", "merge_types", "text_when_set"]
+__all__ = [
+    "NULL",
+    "STANDARD_FORMATS",
+    "lean_arguments",
+    "lean_output",
+    "lean_schema",
+    "nullable",
+    "text_when_set",
+]
 
 
-# Keywords that constrain only values of one kind (JSON Schema ignores them for the others), by kind;
-# integer and number are one kind, with the same keywords.
-_TYPE_KEYWORDS: dict[str, frozenset[str]] = {
-    "string": frozenset(
-        ["minLength", "maxLength", "pattern", "format", "contentEncoding", "contentMediaType"]
-    ),
-    "number": frozenset(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"]),
-    "array": frozenset(
-        [
-            "items",
-            "prefixItems",
-            "minItems",
-            "maxItems",
-            "uniqueItems",
-            "contains",
-            "minContains",
-            "maxContains",
-        ]
-    ),
-    "object": frozenset(
-        [
-            "properties",
-            "patternProperties",
-            "additionalProperties",
-            "propertyNames",
-            "required",
-            "minProperties",
-            "maxProperties",
-            "dependentRequired",
-            "dependentSchemas",
-        ]
-    ),
-    "boolean": frozenset(),
-    "null": frozenset(),
-}
-_KIND = {"integer": "number"}
 # Keywords whose values map names to schemas, and keywords whose values are data rather than schemas.
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas", "$defs", "definitions"})
 _LITERALS = frozenset({"const", "default", "enum", "examples", "dependentRequired"})
 _DEFS = "#/$defs/"
+# Keywords that describe a schema rather than constrain its values: they stay outside a union.
+_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "deprecated"})
+NULL: dict[str, Any] = {"type": "null"}
+# Formats pydantic names that JSON Schema does not define, and the standard format each one narrows.
+# Validators and model providers know only the standard names (an unknown format is ignored or
+# refused); the narrower check stays on the server, and the argument's description says it.
+STANDARD_FORMATS = {f"uuid{version}": "uuid" for version in (1, 3, 4, 5, 6, 7, 8)}
 
 
 def lean_schema(schema: Any, *, drop: frozenset[str] = frozenset()) -> Any:
     """`schema` without the titles pydantic derives from names ("Organization Id"), without an
     `additionalProperties` or `items` that allows anything (JSON Schema's default) and without the
     keywords in `drop`: every tool list repeats them, and they tell a model nothing the property name and
-    type do not. Unions of plain types become type lists (`merge_types`)."""
+    type do not. Formats only pydantic knows become the standard ones they narrow (`STANDARD_FORMATS`).
+    Unions stay `anyOf` branches of one type each: a type list (`"type": ["string", "array"]`) is
+    shorter, but clients that map schemas onto a one-type dialect (Gemini's, OpenAPI 3.0) refuse it or
+    lose its constraints."""
     if isinstance(schema, list):
         return [lean_schema(item, drop=drop) for item in schema]
     if not isinstance(schema, dict):
@@ -72,66 +54,44 @@ def lean_schema(schema: Any, *, drop: frozenset[str] = frozenset()) -> Any:
             lean[key] = lean_schema(value, drop=drop)
         if key in ("additionalProperties", "items") and (lean[key] is True or lean[key] == {}):
             del lean[key]  # anything goes: JSON Schema's default
-    return merge_types(lean)
-
-
-def merge_types(schema: dict[str, Any]) -> dict[str, Any]:
-    """`{"anyOf": [{"type": "string", "maxLength": 9}, {"type": "integer"}]}` written as
-    `{"type": ["string", "integer"], "maxLength": 9}`: the same values are valid, in fewer tokens.
-
-    The meaning holds because keywords such as maxLength, minimum, items or format constrain only values
-    of their own type and say nothing about the others. So it is done only when every branch has one
-    type of a kind no other branch has (integer and number are one kind) and no keyword but those of its
-    kind: not enum, const, $ref or description, which apply whatever the type. Kinds' keywords differ, so
-    no two branches share one; and the schema holding the anyOf must have none of the keys it would gain.
-    Any other schema is returned as it is.
-    """
-    branches = schema.get("anyOf")
-    if not isinstance(branches, list) or len(branches) < 2 or "type" in schema:
-        return schema
-    types: list[str] = []
-    kinds: set[str] = set()
-    merged: dict[str, Any] = {}
-    for branch in branches:
-        if not isinstance(branch, dict) or not isinstance(branch.get("type"), str):
-            return schema
-        type_: str = branch["type"]
-        kind = _KIND.get(type_, type_)
-        allowed = _TYPE_KEYWORDS.get(kind)
-        rest = {key: value for key, value in branch.items() if key != "type"}
-        if allowed is None or kind in kinds or not rest.keys() <= allowed or rest.keys() & schema.keys():
-            return schema
-        types.append(type_)
-        kinds.add(kind)
-        merged.update(rest)
-    lean: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key == "anyOf":
-            lean["type"] = types
-            lean.update(merged)
-        else:
-            lean[key] = value
+        elif key == "format" and isinstance(value, str):
+            lean[key] = STANDARD_FORMATS.get(value, value)
     return lean
 
 
 def lean_arguments(schema: dict[str, Any]) -> dict[str, Any]:
-    """An input schema made lean as `lean_schema` does, and an optional argument whose default is null
-    published as its non-null type alone (leaving it out means the same; the server still accepts null).
-    The null branch goes first, so that it never ends up in a type list."""
+    """An input schema made lean as `lean_schema` does, with every optional argument published as
+    nullable (`nullable`) and each definition used once written where it is used. Strict function
+    calling (OpenAI's, and every converter that prepares schemas for it) lists every property in
+    `required`, so a model there says "not given" with null; the server drops null arguments before it
+    reads them, so null and absent mean the same everywhere."""
     required = set(schema.get("required", ()))
-    properties: dict[str, Any] = {}
-    for name, prop in schema.get("properties", {}).items():
-        branches = prop.get("anyOf")
-        if name in required or prop.get("default", 0) is not None or not isinstance(branches, list):
-            properties[name] = prop
-            continue
-        kept = [branch for branch in branches if branch != {"type": "null"}]
-        properties[name] = {key: value for key, value in prop.items() if key not in ("default", "anyOf")}
-        properties[name].update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+    properties = {
+        name: prop if name in required else nullable(prop)
+        for name, prop in schema.get("properties", {}).items()
+    }
     lean: dict[str, Any] = lean_schema(
-        {**schema, "properties": properties} if "properties" in schema else schema
+        _inline_single_use({**schema, "properties": properties} if "properties" in schema else schema)
     )
     return lean
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` accepting null too: its annotations (description, default) kept around an `anyOf` whose
+    branches are the schema's own (its `anyOf`, or the rest of its keywords as one branch), then
+    `{"type": "null"}`. A null default is left out, since absent and null mean the same."""
+    outer = {
+        key: value
+        for key, value in schema.items()
+        if key in _ANNOTATIONS and not (key == "default" and value is None)
+    }
+    constraints = {key: value for key, value in schema.items() if key not in _ANNOTATIONS}
+    branches = constraints.get("anyOf")
+    if isinstance(branches, list) and len(constraints) == 1:
+        kept = [branch for branch in branches if branch != NULL]
+    else:
+        kept = [constraints]
+    return {**outer, "anyOf": [*kept, NULL]}
 
 
 def lean_output(schema: dict[str, Any] | None) -> dict[str, Any] | None:
