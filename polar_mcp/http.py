@@ -8,6 +8,9 @@ so any worker or replica can answer any request and no session affinity is neede
   only answers requests that arrive on a loopback address;
 - DNS-rebinding protection: Host and Origin are checked against loopback plus `POLAR_MCP_ALLOWED_HOSTS`
   and `POLAR_MCP_ALLOWED_ORIGINS` (comma-separated); a Host whose port is not digits is refused first;
+- CORS for browser-based hosts: the same allowed origins get their preflights answered (no bearer token
+  needed) and `Access-Control-*` headers on every answer of the endpoint; each origin is named back,
+  never `*`, and no credentials mode is offered (the bearer token travels in a header the page sets);
 - `GET /healthz` (liveness: no auth, no Polar call, never refused for load) and `GET /readyz` (checks
   the Polar token, cached; at most one check in flight, other probes get the last answer at once);
 - the client address that is logged: the peer's, or, from a proxy in `POLAR_MCP_TRUSTED_PROXIES`,
@@ -47,7 +50,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polar_mcp.config import Settings
 from polar_mcp.errors import PolarMCPError
@@ -71,10 +74,13 @@ __all__ = [
     "ALLOWED_HOSTS_ENV",
     "ALLOWED_ORIGINS_ENV",
     "AUTH_TOKEN_ENV",
+    "CORS_ALLOW_HEADERS",
+    "CORS_EXPOSE_HEADERS",
     "DEFAULT_HOST",
     "DEFAULT_PATH",
     "DEFAULT_PORT",
     "TRUSTED_PROXIES_ENV",
+    "Cors",
     "HttpConfig",
     "app",
     "create_app",
@@ -102,6 +108,24 @@ LOOPBACK_ORIGINS = tuple(f"http://{host}" for host in LOOPBACK_HOSTS)
 # A name or bracketed IPv6 address, then optionally ':' and digits. The SDK matches `name:*` by prefix,
 # so without this `localhost:1@evil.example` would pass as a loopback name with a port.
 HOST_SYNTAX = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+# An Origin as browsers send it: scheme, host and an optional numeric port, nothing after.
+ORIGIN_SYNTAX = re.compile(r"[a-z][a-z0-9+.-]*://" + HOST_SYNTAX.pattern)
+# What a browser page may send and read: the request headers MCP clients set (the 2026-07-28 revision's
+# Mcp-Method and Mcp-Name among them) and the response headers they read.
+CORS_ALLOW_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Mcp-Session-Id",
+    "MCP-Protocol-Version",
+    "Last-Event-ID",
+    "Mcp-Method",
+    "Mcp-Name",
+)
+CORS_EXPOSE_HEADERS = ("Mcp-Session-Id", "MCP-Protocol-Version", "WWW-Authenticate")
+# POST is all this stateless server serves; GET and DELETE are allowed so that a client's stream or session
+# request reads its 405 instead of failing as a network error.
+CORS_METHODS = ("GET", "POST", "DELETE")
+CORS_MAX_AGE_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -212,6 +236,8 @@ def create_app(
     ]
     middleware = [
         Middleware(_ForwardedClient, trusted=config.trusted_proxies),
+        # Outside the in-flight limit, so a busy server's 503 is readable by the page too.
+        Middleware(Cors, path=path, origins=config.transport_security().allowed_origins),
         Middleware(InFlightLimit, exempt=("/healthz",)),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
@@ -253,6 +279,86 @@ class _ForwardedClient:
             if current != client[0]:
                 scope["client"] = (current, 0)
         await self.app(scope, receive, send)
+
+
+class Cors:
+    """CORS on the MCP endpoint (`path`) for the allowed `origins` (exact, or `scheme://host:*` for any
+    port, as the Origin check has them).
+
+    A preflight (OPTIONS with `Access-Control-Request-Method`) from an allowed origin is answered 204 here,
+    before the bearer check, since browsers never send credentials on one; from any other origin, 403
+    without CORS headers. Every other answer to an allowed origin carries `Access-Control-Allow-Origin`
+    naming that origin, `Vary: Origin`, and the headers a client reads; a request from another origin
+    goes on without them, to the Origin check that refuses it."""
+
+    def __init__(self, app: ASGIApp, path: str, origins: Sequence[str]) -> None:
+        self.app = app
+        self.path = path
+        self.origins = tuple(origins)
+
+    def allows(self, origin: str) -> bool:
+        if not ORIGIN_SYNTAX.fullmatch(origin):
+            return False
+        return any(
+            origin == allowed or (allowed.endswith(":*") and origin.startswith(allowed[:-2] + ":"))
+            for allowed in self.origins
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if origin is None:
+            await self.app(scope, receive, send)
+            return
+        allowed = self.allows(origin)
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            if not allowed:
+                logger.warning("refused a CORS preflight from origin %r", origin[:200])
+                await PlainTextResponse("Origin not allowed", status_code=403)(scope, receive, send)
+                return
+            answer = {
+                **_cors_headers(origin),
+                "access-control-allow-methods": ", ".join(CORS_METHODS),
+                "access-control-allow-headers": ", ".join(CORS_ALLOW_HEADERS),
+                "access-control-max-age": str(CORS_MAX_AGE_SECONDS),
+            }
+            # Chromium asks before a page on a public address may reach a private or loopback one.
+            if headers.get("access-control-request-private-network") == "true":
+                answer["access-control-allow-private-network"] = "true"
+            await _empty(send, 204, answer)
+            return
+        if not allowed:
+            await self.app(scope, receive, send)
+            return
+        extra = [(name.encode(), value.encode()) for name, value in _cors_headers(origin).items()]
+        extra.append((b"access-control-expose-headers", ", ".join(CORS_EXPOSE_HEADERS).encode()))
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if not name.lower().startswith(b"access-control-")
+                ]
+                message = {**message, "headers": [*kept, *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+def _cors_headers(origin: str) -> dict[str, str]:
+    return {"access-control-allow-origin": origin, "vary": "Origin"}
+
+
+async def _empty(send: Send, status: int, headers: Mapping[str, str]) -> None:
+    raw = [(name.encode(), value.encode()) for name, value in headers.items()]
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [*raw, (b"content-length", b"0")]}
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 class _HostSyntax:

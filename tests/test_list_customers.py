@@ -46,9 +46,9 @@ async def test_tool_annotations_declare_a_read_only_open_world_tool_that_destroy
         "fields",
         "response_format",
     ]
-    assert all(prop.get("description") for prop in properties.values())
+    assert all(prop.get("description") or prop["anyOf"][0].get("description") for prop in properties.values())
     assert properties["limit"]["anyOf"] == [
-        {"type": "integer", "minimum": 1, "maximum": 100},
+        {"description": "Customers per page.", "type": "integer", "minimum": 1, "maximum": 100},
         {"type": "null"},
     ]
     assert tool.output_schema is not None
@@ -86,8 +86,15 @@ async def test_schemas_carry_no_derived_titles_and_every_optional_argument_accep
         assert "type" not in prop, name  # unions are anyOf branches, never type lists
     email = tool.input_schema["properties"]["email"]
     assert email == {
-        "description": "Exact email, case-insensitive.",
-        "anyOf": [{"type": "string", "minLength": 1, "maxLength": 320}, {"type": "null"}],
+        "anyOf": [
+            {
+                "description": "Exact email, case-insensitive.",
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 320,
+            },
+            {"type": "null"},
+        ]
     }
     assert [branch["type"] for branch in tool.input_schema["properties"]["organization_id"]["anyOf"]] == [
         "string",

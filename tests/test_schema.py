@@ -49,17 +49,17 @@ NULLABLE = [
     (
         "a plain type, next to a description and a default",
         {"description": "d", "default": 1, "type": "integer", "minimum": 0},
-        {"description": "d", "default": 1, "anyOf": [{"type": "integer", "minimum": 0}, NULL]},
+        {"default": 1, "anyOf": [{"description": "d", "type": "integer", "minimum": 0}, NULL]},
     ),
     (
         "pydantic's own nullable union, with its null default left out",
         {"anyOf": [STRING, NULL], "default": None, "description": "d"},
-        {"description": "d", "anyOf": [STRING, NULL]},
+        {"anyOf": [{"description": "d", **STRING}, NULL]},
     ),
     (
-        "a union of two types and null",
-        {"anyOf": [STRING, {"type": "array", "items": STRING}, NULL], "default": None},
-        {"anyOf": [STRING, {"type": "array", "items": STRING}, NULL]},
+        "a union of two types and null keeps its description around them",
+        {"anyOf": [STRING, {"type": "array", "items": STRING}, NULL], "default": None, "description": "d"},
+        {"description": "d", "anyOf": [STRING, {"type": "array", "items": STRING}, NULL]},
     ),
     (
         "a union with a keyword beside it stays one branch",

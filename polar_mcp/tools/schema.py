@@ -77,10 +77,13 @@ def lean_arguments(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    """`schema` accepting null too: its annotations (description, default) kept around an `anyOf` whose
-    branches are the schema's own (its `anyOf`, or the rest of its keywords as one branch), then
-    `{"type": "null"}`. A null default is left out, since absent and null mean the same."""
-    outer = {
+    """`schema` accepting null too, as an `anyOf` whose branches are the schema's own (its `anyOf`, or the
+    rest of its keywords as one branch), then `{"type": "null"}`. Its default stays beside the `anyOf`
+    (a null default is left out: absent and null mean the same), and so does its description, except
+    with one branch besides null: there the description goes into that branch, since converters that
+    fold "X or null" into a nullable X (Gemini's `Schema.from_json_schema`) keep the branch and drop
+    what surrounds it."""
+    annotations = {
         key: value
         for key, value in schema.items()
         if key in _ANNOTATIONS and not (key == "default" and value is None)
@@ -91,7 +94,9 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
         kept = [branch for branch in branches if branch != NULL]
     else:
         kept = [constraints]
-    return {**outer, "anyOf": [*kept, NULL]}
+    if len(kept) == 1 and "description" in annotations and "description" not in kept[0]:
+        kept = [{"description": annotations.pop("description"), **kept[0]}]
+    return {**annotations, "anyOf": [*kept, NULL]}
 
 
 def lean_output(schema: dict[str, Any] | None) -> dict[str, Any] | None:
