@@ -222,7 +222,7 @@ async def test_the_views_word_what_they_share_with_the_text_as_the_text_does(ser
     empty_card = render_card(
         {"customer": {"id": "c1"}, "subscriptions": [], "benefits": [], "meters": [], "notes": []}
     )
-    subscriptions = {
+    subscriptions: dict[str, dict[str, Any]] = {
         "renews": {"status": "active", "current_period_end": "2026-12-01"},
         "canceled": {"status": "active", "cancel_at_period_end": True, "current_period_end": "2026-12-01"},
         "ends": {"status": "active", "ends_at": "2026-12-01"},
