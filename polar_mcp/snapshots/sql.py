@@ -306,7 +306,7 @@ class ReadOnlyDatabase:
                 counted = False
             return QueryResult(names, first, count, counted)
         except sqlite3.Error as exc:
-            raise _explain(exc, guard, self.tables, time_limit, ticket) from None
+            raise _explain(exc, guard, self.tables, time_limit, ticket, sql) from None
         finally:
             timer.cancel()
             with self._running_lock:
@@ -393,7 +393,7 @@ def _check_statement(sql: str, tables: Mapping[str, Sequence[str]]) -> None:
         shown = keyword or sql.strip()[:20]
         raise QueryError(
             f"Only a read-only SELECT (or WITH ... SELECT) can run, not {shown}. The snapshot cannot be "
-            f"changed; query {_tables_text(tables)}."
+            f"changed; query {_tables_text(tables, sql) if len(tables) == 1 else _table_names(tables)}."
         )
 
 
@@ -402,7 +402,12 @@ def _interrupted(exc: sqlite3.Error) -> bool:
 
 
 def _explain(
-    exc: sqlite3.Error, guard: _Guard, tables: Mapping[str, Sequence[str]], time_limit: float, ticket: Ticket
+    exc: sqlite3.Error,
+    guard: _Guard,
+    tables: Mapping[str, Sequence[str]],
+    time_limit: float,
+    ticket: Ticket,
+    sql: str = "",
 ) -> QueryError:
     message = str(exc)
     if _interrupted(exc) and ticket.withdrawn:
@@ -431,7 +436,7 @@ def _explain(
             f"SQLite stopped: {message} (values are limited to {MAX_VALUE_BYTES:,} bytes). "
             "Aggregate instead of concatenating many rows."
         )
-    described = _tables_text(tables)
+    described = _tables_text(tables, sql)
     return QueryError(f"SQLite rejected the statement: {message}. {described[0].upper()}{described[1:]}.")
 
 
@@ -442,9 +447,12 @@ def _table_names(tables: Mapping[str, Sequence[str]]) -> str:
     return f"the tables {', '.join(names[:-1])} and {names[-1]}"
 
 
-def _tables_text(tables: Mapping[str, Sequence[str]]) -> str:
-    """`table customers has columns id, ...`, or each table with its columns when there are several."""
-    if len(tables) == 1:
-        ((name, columns),) = tables.items()
-        return f"table {name} has columns {', '.join(columns)}"
-    return "; ".join(f"table {name} has columns {', '.join(columns)}" for name, columns in tables.items())
+def _tables_text(tables: Mapping[str, Sequence[str]], sql: str) -> str:
+    """`table customers has columns id, ...`: of each table the statement names, so that a misspelt
+    column is found in the answer; when it names none of several, their names."""
+    named = {name: columns for name, columns in tables.items() if re.search(rf"\b{name}\b", sql, re.I)}
+    if not named and len(tables) > 1:
+        return f"the snapshot's tables are {_table_names(tables).removeprefix('the tables ')}"
+    return "; ".join(
+        f"table {name} has columns {', '.join(columns)}" for name, columns in (named or tables).items()
+    )
