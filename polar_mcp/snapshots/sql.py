@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from polar_mcp.errors import QueryError
@@ -255,6 +256,22 @@ class ReadOnlyDatabase:
             finally:
                 self._conn.execute("PRAGMA query_only = ON")
                 self._conn.set_authorizer(self._guard.authorize)
+
+    def rows(self, table: str) -> Iterator[tuple[Any, ...]]:
+        """Every row of one of its tables, for a whole-table export; statements wait meanwhile."""
+        if table not in self.tables:
+            raise ValueError(f"no table {table!r}")
+        with self.writing() as conn:
+            yield from conn.execute(f"SELECT * FROM {table}")
+
+    def copy_to(self, path: Path) -> None:
+        """Write every table into the SQLite file `path` (replaced), as any SQLite tool opens it."""
+        with self.writing() as conn:
+            target = sqlite3.connect(path)
+            try:
+                conn.backup(target)
+            finally:
+                target.close()
 
     def cancel(self, ticket: Ticket) -> None:
         """End the statement of `ticket`: at once if it runs (even inside one long step), before it starts
