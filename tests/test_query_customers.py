@@ -103,7 +103,12 @@ def counts(result: Any) -> dict[str, int]:
 
 
 async def test_tools_are_registered_in_order() -> None:
-    assert [tool.name for tool in TOOLS] == ["list_customers", "get_customer", "query_customers"]
+    assert [tool.name for tool in TOOLS] == [
+        "list_customers",
+        "get_customer",
+        "query_customers",
+        "get_metrics",
+    ]
 
 
 async def test_tools_list_entry_fits_the_token_budget(server: PolarMCPServer) -> None:
