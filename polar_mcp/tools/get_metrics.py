@@ -11,7 +11,7 @@ from uuid import UUID
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polar_mcp.errors import ScopeError
 from polar_mcp.polar.metrics import EARLIEST, METRIC_SLUGS, RANGE_DAYS, ApiMetrics, Interval
@@ -33,12 +33,10 @@ SCOPE_HELP = (
     "Developers), put the token in POLAR_ACCESS_TOKEN and restart the MCP server. The other tools work as "
     "they are."
 )
-DESCRIPTION = f"""The numbers the merchant's Polar dashboard shows, per period, computed by Polar by its own \
-definitions: money in US dollars (converted at Polar's rates), MRR excluding trials and including past-due.
-metrics: Polar's slugs, e.g. monthly_recurring_revenue, annual_recurring_revenue, active_subscriptions, \
-new_subscriptions, canceled_subscriptions, churned_subscriptions, churn_rate, revenue, net_revenue, orders, \
-average_order_value, ltv; default {", ".join(DEFAULT_METRICS)}. Dates default to the last \
-{DEFAULT_MONTHS} months by month. product_id: one figure per product."""
+DESCRIPTION = f"""Polar's own dashboard figures per period, by its definitions (US dollars; MRR without \
+trials, with past-due). metrics: Polar's slugs, e.g. monthly_recurring_revenue, churn_rate, revenue, \
+net_revenue, active_subscriptions, new_subscriptions, canceled_subscriptions, ltv. Default: \
+{", ".join(DEFAULT_METRICS)}, last {DEFAULT_MONTHS} months by month."""
 
 ARGUMENT_HINTS: dict[str, str] = {
     "metrics": f"a list of up to {MAX_METRICS} of Polar's metric slugs, such as monthly_recurring_revenue",
@@ -58,13 +56,17 @@ ARGUMENT_ALIASES: dict[str, str] = {
 }
 
 
+def _undescribed(schema: dict[str, Any]) -> None:
+    schema.pop("description", None)  # the description says what the answer is; each tools/list pays
+
+
 class MetricsAnswer(BaseModel):
     """Per period, each metric's value as Polar computed it; `columns`/`rows` are the same table."""
 
-    interval: str
-    start_date: str
-    end_date: str
+    model_config = ConfigDict(json_schema_extra=_undescribed)
+
     metrics: dict[str, Any]
+    """Per slug: its `type` (currency in US dollar cents, percentage as a fraction, scalar) and the range."""
     columns: list[str]
     rows: list[list[Any]]
     totals: dict[str, Any]
@@ -73,10 +75,8 @@ class MetricsAnswer(BaseModel):
 
 async def get_metrics(
     context: ToolContext,
-    metrics: Annotated[
-        list[str] | None, Field(min_length=1, max_length=MAX_METRICS, description="Metric slugs.")
-    ] = None,
-    start_date: Annotated[date | None, Field(description="First day; default 12 months ago.")] = None,
+    metrics: Annotated[list[str] | None, Field(min_length=1, max_length=MAX_METRICS)] = None,
+    start_date: date | None = None,
     end_date: Annotated[date | None, Field(description="Last day; default today.")] = None,
     interval: Annotated[Interval | None, Field(description="Default month.")] = None,
     product_id: Annotated[
@@ -194,11 +194,9 @@ def _table(
         for slug in slugs:
             totals[f"{product}: {slug}" if product else slug] = answer.totals.get(slug)
     kinds = {slug: _kind(answers[0][1], slug) for slug in slugs}
+    span = {"interval": interval, "start_date": start.isoformat(), "end_date": end.isoformat()}
     return {
-        "interval": interval,
-        "start_date": start.isoformat(),
-        "end_date": end.isoformat(),
-        "metrics": {slug: {"type": kinds[slug], "partial_last_period": partial} for slug in slugs},
+        "metrics": {slug: {"type": kinds[slug], "partial_last_period": partial, **span} for slug in slugs},
         "columns": columns,
         "rows": rows,
         "totals": totals,
@@ -224,14 +222,13 @@ def _kind(answer: ApiMetrics, slug: str) -> str:
 def render_metrics(result: dict[str, Any], first: ApiMetrics, *, partial: bool) -> str:
     """The text the model reads: what the figures are, a header, a row per period, the totals."""
     kinds = {slug: info["type"] for slug, info in result["metrics"].items()}
+    span = next(iter(result["metrics"].values()))
     column_kinds = [kinds.get(column.rpartition(": ")[2], "scalar") for column in result["columns"][1:]]
     lines = [result["notice"]] if result.get("notice") else []
-    current = (
-        f" The last {result['interval']} is still under way: its figures are partial." if partial else ""
-    )
+    current = f" The last {span['interval']} is still under way: its figures are partial." if partial else ""
     lines.append(
-        f"Polar's own figures, by its definitions, money in US dollars, from {result['start_date']} to "
-        f"{result['end_date']} by {result['interval']}.{current}"
+        f"Polar's own figures, by its definitions, money in US dollars, from {span['start_date']} to "
+        f"{span['end_date']} by {span['interval']}.{current}"
     )
     lines.append(SEPARATOR.join(result["columns"]))
     for row in result["rows"]:
