@@ -68,9 +68,21 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--json", action="store_true", help="print the structured result as JSON instead")
     call.add_argument("--demo", action="store_true", dest="call_demo", help=argparse.SUPPRESS)
     export = sub.add_parser(
-        "export", help="write every customer (Polar's export request) as CSV or JSON Lines"
+        "export",
+        help="write every customer, subscription, order or product as CSV or JSON Lines, or all as SQLite",
     )
-    export.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="csv (default) or jsonl")
+    export.add_argument(
+        "--format",
+        choices=["csv", "jsonl", "sqlite"],
+        default="csv",
+        help="csv (default), jsonl, or sqlite: every table, linked, as one SQLite file (needs --output)",
+    )
+    export.add_argument(
+        "--table",
+        choices=["customers", "subscriptions", "orders", "products"],
+        default="customers",
+        help="which table to write as csv or jsonl (default customers)",
+    )
     export.add_argument("--output", type=Path, help="file to write (default: stdout)")
     export.add_argument(
         "--raw",
@@ -134,7 +146,11 @@ def _main(argv: Sequence[str] | None) -> int:
         from polar_mcp.export_command import run_export
 
         return anyio.run(
-            partial(run_export, raw=args.raw), started.settings, started.transport, args.format, args.output
+            partial(run_export, raw=args.raw, table=args.table),
+            started.settings,
+            started.transport,
+            args.format,
+            args.output,
         )
     server = server_from(started)
     if args.transport == "streamable-http":

@@ -35,7 +35,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from polar_mcp.server import CallerLink, caller_link
-from polar_mcp.snapshots.store import statement_caller
+from polar_mcp.snapshots.turns import statement_caller
 
 __all__ = [
     "FIRST_BYTE_SECONDS",

@@ -229,6 +229,8 @@ def _bound(handler: Handler, context: ToolContext) -> Handler:
     call.__name__ = handler.__name__
     call.__doc__ = handler.__doc__
     call.__signature__ = signature.replace(parameters=arguments)  # type: ignore[attr-defined]
+    # The SDK finds a `Context` parameter (which it fills, and leaves out of the schema) by annotation.
+    call.__annotations__ = {p.name: p.annotation for p in arguments} | {"return": signature.return_annotation}
     return call
 
 

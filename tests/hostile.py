@@ -60,7 +60,7 @@ class Exchange:
             if self.writer.is_closing():
                 return
             await self.send(data[index : index + 1])
-            await asyncio.sleep(interval)
+            await asyncio.sleep(interval)  # the pace is the hostility: no read ever waits long
 
 
 Script = Callable[[Exchange], Awaitable[None]]

@@ -98,10 +98,24 @@ def build_bundle() -> tuple[Path, str]:
     return path, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# Run inside an unpacked bundle: every view is served from the bundle's own files, the SDK joined in.
+SERVED_VIEWS = """
+import polar_mcp
+from polar_mcp.views import SDK_SLOT, VIEWS
+print(polar_mcp.__file__)
+for view in VIEWS:
+    html = view.html()
+    assert SDK_SLOT not in html and html.count("var polarMcpAppSdk=") == 1, view.name
+    print(view.name, len(html.encode()))
+"""
+MAX_BUNDLE_BYTES = 450_000  # 370 kB: the App SDK once is 130 kB of it; once per view, it was 620 kB
+
+
 def test_bundle_builds_reproducibly_with_only_what_it_needs(tmp_path: Path) -> None:
     first_path, first = build_bundle()
     _, second = build_bundle()
     assert first == second, "two builds of one commit must be byte-identical"
+    assert first_path.stat().st_size <= MAX_BUNDLE_BYTES
     with zipfile.ZipFile(first_path) as bundle:
         names = set(bundle.namelist())
         bundle.extractall(tmp_path)
@@ -111,6 +125,10 @@ def test_bundle_builds_reproducibly_with_only_what_it_needs(tmp_path: Path) -> N
         "uv.lock",
         "polar_mcp/__main__.py",
         "polar_mcp/server.py",
+        "polar_mcp/views/app-sdk.js",
+        "polar_mcp/views/customer-card.html",
+        "polar_mcp/views/customers-table.html",
+        "polar_mcp/views/query-chart.html",
     } <= names
     assert not any(name.startswith(("tests/", "bench/", ".venv", "node_modules")) for name in names)
     # The bundled package runs as it is: the demo answers through the bundle's own code.
@@ -125,6 +143,18 @@ def test_bundle_builds_reproducibly_with_only_what_it_needs(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("DEMO DATA")
+    views = subprocess.run(
+        [sys.executable, "-c", SERVED_VIEWS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        cwd=tmp_path,
+    )
+    assert views.returncode == 0, views.stderr
+    package, *served = views.stdout.splitlines()
+    assert Path(package).is_relative_to(tmp_path) and len(served) == 3
 
 
 def test_bundle_installs_and_runs_the_way_claude_desktop_starts_it(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ import anyio.to_thread
 import pytest
 
 from polar_mcp.errors import QueryError
-from polar_mcp.polar.export import ExportStats
 from polar_mcp.sanitize import clean
 from polar_mcp.snapshots.sql import ALLOWED_FUNCTIONS, MAX_COLUMNS, ReadOnlyDatabase, Ticket
-from polar_mcp.snapshots.store import FairLine, Snapshot, StatementGate, statement_caller
+from polar_mcp.snapshots.store import Snapshot
+from polar_mcp.snapshots.turns import FairLine, StatementGate, statement_caller
 from polar_mcp.tools import query_customers
 
 pytestmark = pytest.mark.anyio
@@ -113,7 +113,7 @@ async def test_a_statement_that_cannot_get_the_connection_in_time_is_told_to_ret
 
 async def test_a_caller_that_goes_away_ends_its_statement_and_the_next_one_runs() -> None:
     db, running = database(), Running()
-    snapshot = Snapshot(database=db, taken_at=0.0, customers=50, stats=ExportStats())
+    snapshot = Snapshot(database=db)
     with anyio.fail_after(WAIT):
         async with anyio.create_task_group() as group:
 

@@ -8,11 +8,12 @@ README shows those), else into a temporary directory, so a test run leaves the r
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -27,6 +28,8 @@ if not MISSING:
     from playwright.sync_api import Browser, FrameLocator, Page, expect, sync_playwright
 
 README_SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The phrases the views share with the tools' text (tests/test_views.py holds the text to them).
+WORDS: dict[str, str] = json.loads((ROOT / "views" / "src" / "shared" / "words.json").read_text())
 TIMEOUT_MS = 15_000  # every wait on the page is bounded by this
 
 
@@ -77,9 +80,15 @@ def _is_error(kind: str, text: str) -> bool:
     return kind == "error" and OPTIONAL_STREAM_REFUSED not in text
 
 
-def show(page: Page, tool: str, arguments: dict[str, Any], theme: str = "light") -> FrameLocator:
-    """Have the host call `tool` and render its view; returns the view's frame."""
-    result = page.evaluate("([t, a, o]) => host.show(t, a, o)", [tool, arguments, {"theme": theme}])
+def show(
+    page: Page, tool: str, arguments: dict[str, Any], theme: str | None = "light", styled: bool = True
+) -> FrameLocator:
+    """Have the host call `tool` and render its view; returns the view's frame.
+
+    `theme` None is a host that names no theme; `styled` False one that sends no CSS variables.
+    """
+    options = {"theme": theme, "styled": styled, "timeoutMs": TIMEOUT_MS}
+    result = page.evaluate("([t, a, o]) => host.show(t, a, o)", [tool, arguments, options])
     assert isinstance(result, dict)
     return page.frame_locator("iframe")
 
@@ -219,7 +228,18 @@ def test_search_box_calls_the_tool_with_query(page: Page) -> None:
 
 def test_a_search_without_matches_says_so(page: Page) -> None:
     view = show(page, "list_customers", {"query": "nobody-by-this-name"})
+    expect(view.get_by_role("status")).to_have_text(WORDS["noCustomers"])
     expect(view.get_by_role("status")).to_have_text("No customers match.")
+    expect(view.locator("table")).to_have_count(0)
+    expect(view.get_by_text("No customers match.")).to_have_count(1)
+
+
+def test_a_page_past_the_last_says_which_pages_there_are_as_the_text_does(page: Page) -> None:
+    view = show(page, "list_customers", {"limit": 100, "page": 9})
+    text = page.evaluate("([t, a]) => host.call(t, a)", ["list_customers", {"limit": 100, "page": 9}])
+    phrase = WORDS["pastTheLastPage"].format(page=9, total=320, pages=4, limit=100)
+    assert text["content"][0]["text"].splitlines()[1].startswith(phrase)  # after the demo notice
+    expect(view.get_by_role("status")).to_have_text(phrase)
     expect(view.locator("table")).to_have_count(0)
 
 
@@ -240,6 +260,34 @@ def test_table_follows_the_host_theme_and_its_changes(page: Page, screenshots: P
     expect(view.locator("html")).to_have_attribute("data-theme", "light")
     expect(view.locator("body")).to_have_css("background-color", "rgb(250, 249, 245)")
     screenshot(page, screenshots, "customers-table-light")
+
+
+@pytest.mark.parametrize(
+    ("theme", "system", "background", "text"),
+    [
+        ("dark", "light", "rgb(24, 24, 27)", "rgb(244, 244, 245)"),
+        ("light", "dark", "rgb(255, 255, 255)", "rgb(24, 24, 27)"),
+        (None, "dark", "rgb(24, 24, 27)", "rgb(244, 244, 245)"),
+        (None, "light", "rgb(255, 255, 255)", "rgb(24, 24, 27)"),
+    ],
+    ids=["host-dark", "host-light", "system-dark", "system-light"],
+)
+def test_without_the_hosts_colours_the_views_palette_follows_the_host_theme_else_the_systems(
+    page: Page, theme: str | None, system: Literal["light", "dark"], background: str, text: str
+) -> None:
+    page.emulate_media(color_scheme=system)
+    view = show(page, "list_customers", {"limit": 5}, theme=theme, styled=False)
+    expect(view.locator("tbody tr")).to_have_count(5)
+    expect(view.locator("body")).to_have_css("background-color", background)
+    expect(view.locator("body")).to_have_css("color", text)
+    expect(view.get_by_role("note")).not_to_have_css("background-color", background)
+
+
+def test_the_sdk_and_the_views_code_share_one_script_and_leave_no_global(page: Page) -> None:
+    view = show(page, "list_customers", {"limit": 5})
+    expect(view.locator("tbody tr")).to_have_count(5)
+    assert view.locator("script").count() == 1
+    assert view.locator("html").evaluate("() => typeof window.polarMcpAppSdk") == "undefined"
 
 
 def test_table_fits_a_narrow_chat_column(page: Page) -> None:
@@ -403,6 +451,22 @@ def test_a_per_country_query_draws_one_bar_per_country_with_the_right_heights(pa
     expect(view.get_by_role("note")).to_have_text(
         "DEMO DATA: a made-up sample organization, not your customers."
     )
+    snapshot = answer["snapshot"]
+    rows, customers = answer["row_count"], snapshot["customers"]
+    expect(view.locator(".summary")).to_have_text(
+        f"{rows} rows. Snapshot of {customers} customers taken {snapshot['taken_at']}."
+    )
+
+
+def test_a_long_answer_says_only_the_first_rows_are_shown_as_the_text_does(page: Page) -> None:
+    numbers = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 1500) SELECT n FROM r"
+    view = show(page, "query_customers", {"sql": numbers})
+    answer = structured(page, "query_customers", {"sql": numbers})
+    shown = len(answer["rows"])
+    assert answer["truncated"] and answer["row_count"] == 1500
+    phrase = WORDS["firstRows"].format(shown=f"{shown:,}", total="1,500")
+    expect(view.locator(".summary")).to_contain_text(phrase)
+    expect(view.locator("table tbody tr")).to_have_count(shown)
 
 
 def test_a_per_month_query_stands_on_a_time_axis(page: Page) -> None:
@@ -434,7 +498,8 @@ def test_an_empty_answer_says_so(page: Page) -> None:
     view = show(
         page, "query_customers", {"sql": "SELECT country, COUNT(*) FROM customers WHERE 0 GROUP BY 1"}
     )
-    expect(view.get_by_role("status")).to_have_text("The query returned no rows.")
+    expect(view.get_by_role("status")).to_have_text(WORDS["noRows"])
+    expect(view.get_by_role("status")).to_have_text("(no rows)")
 
 
 def test_chart_follows_the_host_theme_and_works_narrow_and_from_the_keyboard(

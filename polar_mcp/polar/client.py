@@ -33,6 +33,7 @@ from polar_mcp.polar.billing_export import (
 from polar_mcp.polar.endpoints import (
     CUSTOMERS,
     EXPORT,
+    METRICS,
     ORDERS_EXPORT,
     PRODUCTS,
     SUBSCRIPTIONS_EXPORT,
@@ -41,6 +42,7 @@ from polar_mcp.polar.endpoints import (
 )
 from polar_mcp.polar.error_map import DETAIL_LIMIT, error_for_response, error_for_transport, timed_out
 from polar_mcp.polar.export import ExportedCustomer, ExportParser, ExportStats, NotCsv, TableParser
+from polar_mcp.polar.metrics import ApiMetrics, parse_metrics
 from polar_mcp.polar.models import (
     ApiCustomerPage,
     ApiProductPage,
@@ -204,6 +206,10 @@ class PolarClient:
         endpoint = customer_state_endpoint(customer_id=customer_id, external_id=external_id)
         payload = await self._get_json(endpoint, [])
         return self._parsed(parse_customer_state, payload)
+
+    async def metrics(self, params: Sequence[tuple[str, str]]) -> ApiMetrics:
+        """One `GET /v1/metrics/` (`metrics:read`): the periods, totals and types Polar computed."""
+        return self._parsed(parse_metrics, await self._get_json(METRICS, params))
 
     async def products(self, product_ids: Sequence[str]) -> ApiProductPage:
         """One request for the named products (`products:read` scope); raises `ScopeError` without it."""

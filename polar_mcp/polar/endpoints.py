@@ -9,6 +9,7 @@ __all__ = [
     "CUSTOMERS",
     "EXPORT",
     "EXPORT_TIME_FACTOR",
+    "METRICS",
     "ORDERS_EXPORT",
     "PRODUCTS",
     "SUBSCRIPTIONS_EXPORT",
@@ -43,6 +44,7 @@ SUBSCRIPTIONS_EXPORT = Endpoint(
     "/v1/subscriptions/export", scope="subscriptions:read", time_factor=EXPORT_TIME_FACTOR
 )
 ORDERS_EXPORT = Endpoint("/v1/orders/export", scope="orders:read", time_factor=EXPORT_TIME_FACTOR)
+METRICS = Endpoint("/v1/metrics/", scope="metrics:read")
 
 
 def customer_state_endpoint(*, customer_id: str | None = None, external_id: str | None = None) -> Endpoint:

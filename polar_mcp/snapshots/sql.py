@@ -16,8 +16,10 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from polar_mcp.errors import QueryError
@@ -46,7 +48,9 @@ MAX_ANSWER_CHARS = 200_000
 PROGRESS_STEPS = 2_000
 """SQLite virtual machine steps between two looks at the clock."""
 
-READABLE_TABLES = frozenset({"customers", "json_each", "json_tree"})
+TABLE_FUNCTIONS = frozenset({"json_each", "json_tree"})
+_OPENS = frozenset({"OpenRead", "OpenWrite", "ReopenIdx"})
+"""Table-valued functions a statement may read, beside the snapshot's own tables."""
 _FUNCTION_GROUPS = {
     "text": "char coalesce concat concat_ws format glob hex ifnull iif instr length like likelihood likely "
     "lower ltrim nullif octet_length printf quote random replace round rtrim soundex substr substring trim "
@@ -116,8 +120,9 @@ class Ticket:
 class _Guard:
     """The authorizer and progress handler of one connection, and what they last refused."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], tables: frozenset[str]) -> None:
         self.clock = clock
+        self.readable = tables | TABLE_FUNCTIONS
         self.deadline = float("inf")
         self.refused: str | None = None
         self.failed: str | None = None
@@ -129,7 +134,7 @@ class _Guard:
         if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_RECURSIVE):
             return sqlite3.SQLITE_OK
         # A recursive CTE reading itself is a read outside any database.
-        if action == sqlite3.SQLITE_READ and (arg1 in READABLE_TABLES or database is None):
+        if action == sqlite3.SQLITE_READ and (arg1 in self.readable or database is None):
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in ALLOWED_FUNCTIONS:
             return sqlite3.SQLITE_OK
@@ -161,14 +166,19 @@ class ReadOnlyDatabase:
     """
 
     def __init__(
-        self, conn: sqlite3.Connection, columns: Sequence[str], clock: Callable[[], float] = time.monotonic
+        self,
+        conn: sqlite3.Connection,
+        tables: Mapping[str, Sequence[str]] | Sequence[str],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.columns = list(columns)
+        # A plain list of columns is the one table `customers`.
+        self.tables = dict(tables) if isinstance(tables, Mapping) else {"customers": list(tables)}
+        self.columns = list(self.tables.get("customers", ()))
         self._conn = conn
         self._lock = threading.Lock()
         self._running_lock = threading.Lock()  # guards `_running` against a cancel from another thread
         self._running: Ticket | None = None
-        self._guard = _Guard(clock)
+        self._guard = _Guard(clock, frozenset(self.tables))
         with self._lock:
             # Table-valued functions register themselves on first use, which writes to the schema:
             # use them once, before the authorizer would refuse that.
@@ -200,7 +210,7 @@ class ReadOnlyDatabase:
         to `max_answer_chars`. `wait` bounds how long the statement waits for the connection (None:
         as long as it takes). Raises `QueryError` with a message that says what to change.
         """
-        _check_statement(sql, self.columns)
+        _check_statement(sql, self.tables)
         ticket = ticket or Ticket()
         if not self._lock.acquire(timeout=-1 if wait is None else wait):
             raise busy_error(wait or 0.0)
@@ -210,6 +220,58 @@ class ReadOnlyDatabase:
             return self._run(sql, max_rows, time_limit, shape, max_answer_chars, ticket)
         finally:
             self._lock.release()
+
+    def tables_read(self, sql: str) -> set[str]:
+        """The snapshot tables `sql` reads, from its compiled program (`EXPLAIN`, which runs nothing):
+        each table or index it opens, by root page. A statement that cannot be compiled reads nothing;
+        running it then explains why."""
+        _check_statement(sql, self.tables)
+        with self._lock:
+            self._conn.set_authorizer(None)  # our own read of the schema, not the statement's
+            try:
+                roots = dict(
+                    self._conn.execute(
+                        "SELECT rootpage, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')"
+                    ).fetchall()
+                )
+            finally:
+                self._conn.set_authorizer(self._guard.authorize)
+            try:
+                program = self._conn.execute(f"EXPLAIN {sql}").fetchall()
+            except (sqlite3.Error, sqlite3.Warning):
+                return set()
+        # EXPLAIN rows: addr, opcode, p1, p2, p3, ...; an open of database 0 (main) names a root page.
+        opened = {roots.get(row[3]) for row in program if row[1] in _OPENS and row[4] == 0}
+        return {name for name in opened if isinstance(name, str) and name in self.tables}
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """The connection itself, unguarded, for loading a table: blocking, so use it in a worker thread.
+        Statements wait meanwhile; the walls are back in place when the block ends."""
+        with self._lock:
+            self._conn.set_authorizer(None)
+            self._conn.execute("PRAGMA query_only = OFF")
+            try:
+                yield self._conn
+            finally:
+                self._conn.execute("PRAGMA query_only = ON")
+                self._conn.set_authorizer(self._guard.authorize)
+
+    def rows(self, table: str) -> Iterator[tuple[Any, ...]]:
+        """Every row of one of its tables, for a whole-table export; statements wait meanwhile."""
+        if table not in self.tables:
+            raise ValueError(f"no table {table!r}")
+        with self.writing() as conn:
+            yield from conn.execute(f"SELECT * FROM {table}")
+
+    def copy_to(self, path: Path) -> None:
+        """Write every table into the SQLite file `path` (replaced), as any SQLite tool opens it."""
+        with self.writing() as conn:
+            target = sqlite3.connect(path)
+            try:
+                conn.backup(target)
+            finally:
+                target.close()
 
     def cancel(self, ticket: Ticket) -> None:
         """End the statement of `ticket`: at once if it runs (even inside one long step), before it starts
@@ -261,7 +323,7 @@ class ReadOnlyDatabase:
                 counted = False
             return QueryResult(names, first, count, counted)
         except sqlite3.Error as exc:
-            raise _explain(exc, guard, self.columns, time_limit, ticket) from None
+            raise _explain(exc, guard, self.tables, time_limit, ticket, sql) from None
         finally:
             timer.cancel()
             with self._running_lock:
@@ -336,7 +398,7 @@ def _as_text(value: str | bytes) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _check_statement(sql: str, columns: Sequence[str]) -> None:
+def _check_statement(sql: str, tables: Mapping[str, Sequence[str]]) -> None:
     match = _STARTS.match(sql)
     keyword = match.group(1).upper() if match else ""
     if not keyword and (match is None or not sql[match.end() :].strip()):
@@ -348,7 +410,7 @@ def _check_statement(sql: str, columns: Sequence[str]) -> None:
         shown = keyword or sql.strip()[:20]
         raise QueryError(
             f"Only a read-only SELECT (or WITH ... SELECT) can run, not {shown}. The snapshot cannot be "
-            f"changed; query the customers table ({', '.join(columns)})."
+            f"changed; query {_tables_text(tables, sql) if len(tables) == 1 else _table_names(tables)}."
         )
 
 
@@ -357,7 +419,12 @@ def _interrupted(exc: sqlite3.Error) -> bool:
 
 
 def _explain(
-    exc: sqlite3.Error, guard: _Guard, columns: Sequence[str], time_limit: float, ticket: Ticket
+    exc: sqlite3.Error,
+    guard: _Guard,
+    tables: Mapping[str, Sequence[str]],
+    time_limit: float,
+    ticket: Ticket,
+    sql: str = "",
 ) -> QueryError:
     message = str(exc)
     if _interrupted(exc) and ticket.withdrawn:
@@ -376,7 +443,7 @@ def _explain(
     if guard.refused is not None or "not authorized" in message:
         what = guard.refused or "that"
         return QueryError(
-            f"Refused: {what} is not allowed. Only reading the customers table (and functions such as "
+            f"Refused: {what} is not allowed. Only reading {_table_names(tables)} (and functions such as "
             "json_extract, strftime, json_each) is; write one SELECT statement."
         )
     if isinstance(exc, sqlite3.ProgrammingError) and "one statement" in message:
@@ -386,6 +453,23 @@ def _explain(
             f"SQLite stopped: {message} (values are limited to {MAX_VALUE_BYTES:,} bytes). "
             "Aggregate instead of concatenating many rows."
         )
-    return QueryError(
-        f"SQLite rejected the statement: {message}. Table customers has columns {', '.join(columns)}."
+    described = _tables_text(tables, sql)
+    return QueryError(f"SQLite rejected the statement: {message}. {described[0].upper()}{described[1:]}.")
+
+
+def _table_names(tables: Mapping[str, Sequence[str]]) -> str:
+    names = list(tables)
+    if len(names) == 1:
+        return f"the {names[0]} table"
+    return f"the tables {', '.join(names[:-1])} and {names[-1]}"
+
+
+def _tables_text(tables: Mapping[str, Sequence[str]], sql: str) -> str:
+    """`table customers has columns id, ...`: of each table the statement names, so that a misspelt
+    column is found in the answer; when it names none of several, their names."""
+    named = {name: columns for name, columns in tables.items() if re.search(rf"\b{name}\b", sql, re.I)}
+    if not named and len(tables) > 1:
+        return f"the snapshot's tables are {_table_names(tables).removeprefix('the tables ')}"
+    return "; ".join(
+        f"table {name} has columns {', '.join(columns)}" for name, columns in (named or tables).items()
     )

@@ -1,32 +1,36 @@
-"""Snapshots of every customer for SQL: one export streamed into an in-memory SQLite table, kept a while.
+"""Snapshots for SQL: per Polar environment, token and `organization_id` choice, one in-memory SQLite
+database holding the four tables, each loaded from one export (products from their pages) the first time
+a statement reads it, kept `POLAR_MCP_SNAPSHOT_TTL` seconds, and retaken when a statement reads it after
+that or asks for `refresh`.
 
-A snapshot is taken on first use per Polar environment, token and `organization_id` choice, kept for
-`POLAR_MCP_SNAPSHOT_TTL` seconds, and shared: callers that arrive while one is being taken wait for
-it instead of starting another export. The SQLite work runs in worker threads so the event loop keeps
-serving other calls.
+Loads are shared: callers that arrive while a table is being taken wait for it instead of starting
+another export. Billing rows are linked to customers and products as they load (`tables.link`), which is
+why a billing table brings the `customers` and `products` tables with it. Every snapshot together holds
+at most `POLAR_MCP_SNAPSHOT_MAX_MB` of export (least recently used first), at most `MAX_SNAPSHOTS` are
+kept, and at most `MAX_EXPORTS` exports start in `EXPORT_WINDOW` seconds. The SQLite work runs in worker
+threads so the event loop keeps serving other calls.
 """
 
 from __future__ import annotations
 
-import collections
 import hashlib
+import json
 import sqlite3
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from polar_mcp.config import Settings
-from polar_mcp.errors import ExportsThrottled, QueryError, SnapshotTooLarge
+from polar_mcp.errors import ExportsThrottled, ScopeError, SnapshotTooLarge
 from polar_mcp.polar.client import PolarClient
-from polar_mcp.polar.export import COLUMNS, ExportedCustomer, ExportStats
+from polar_mcp.polar.export import ExportStats
 from polar_mcp.snapshots.sql import (
     MAX_ANSWER_CHARS,
     MAX_ROWS,
@@ -35,64 +39,42 @@ from polar_mcp.snapshots.sql import (
     ReadOnlyDatabase,
     Shape,
     Ticket,
-    busy_error,
 )
+from polar_mcp.snapshots.tables import BILLING_TABLES, TABLES, create_empty, link, product_row, unlinked
+from polar_mcp.snapshots.turns import FairLine, StatementGate, statement_caller
 
 __all__ = [
-    "INDEXED",
-    "STATEMENTS_AT_ONCE",
-    "TURN_WAIT",
-    "FairLine",
+    "EXPORT_WINDOW",
+    "MAX_EXPORTS",
+    "MAX_SNAPSHOTS",
+    "Progress",
     "Snapshot",
     "SnapshotStore",
-    "StatementGate",
+    "TableState",
     "snapshot_key",
     "statement_caller",
     "too_large_message",
+    "too_many_bytes_message",
 ]
 
-STATEMENTS_AT_ONCE = 2
-"""Statements running at once across every snapshot of the process: each holds a worker thread, a core
-and the memory of its answer, so many at once would slow everyone (the machine this runs on has few)."""
-TURN_WAIT = 2.5
-"""Seconds a statement waits for its turn before the caller is told the snapshot is busy."""
-PER_CALLER = 2
-"""Statements one caller may have running or waiting at once: the rest of the turns stay for others."""
-
-statement_caller: ContextVar[str | None] = ContextVar("polar_mcp_statement_caller", default=None)
-"""Who asks for the statements of this context (the HTTP deployment sets the client's address); None
-for a process serving one client, such as stdio."""
 MAX_SNAPSHOTS = 16
 """Snapshots kept at once (each is an organization choice); the least recently used goes first."""
-MAX_EXPORTS = 6
+MAX_EXPORTS = 12
 EXPORT_WINDOW = 60.0
 """At most `MAX_EXPORTS` exports start within `EXPORT_WINDOW` seconds: Polar's rate budget is shared with
-the merchant's own integration, and every new organization choice or refresh costs one."""
-
-INDEXED = ("country", "created_at", "email_domain", "email", "external_id")
-"""Columns with an index: the usual GROUP BY and WHERE targets, and the lookups."""
-_SCHEMA = (
-    "CREATE TABLE customers ("
-    + ", ".join(
-        "id TEXT NOT NULL PRIMARY KEY"
-        if name == "id"
-        else f"{name} TEXT NOT NULL"
-        if name == "created_at"
-        else f"{name} TEXT"
-        for name in COLUMNS
-    )
-    + ")"
-)
-# A customer the export lists twice is one customer: the first row stays, the repeat is counted.
-_INSERT = f"INSERT OR IGNORE INTO customers VALUES ({', '.join('?' for _ in COLUMNS)})"
+the merchant's own integration, and every new table, organization choice or refresh costs one."""
+SCOPE_HELP = "the token's settings in the Polar dashboard (Settings, then Developers)"
 
 Clock = Callable[[], float]
+SnapshotKey = tuple[str, str, tuple[str, ...]]
+Progress = Callable[[str, int], Awaitable[None]]
+"""Told, as a table loads, its name and the rows read so far."""
 
 
 def too_many_bytes_message(max_mb: int) -> str:
-    """What to do when the export alone is larger than every snapshot together may be."""
+    """What to do when the exports are larger than every snapshot together may be."""
     return (
-        f"The customer export is larger than {max_mb:,} MB, the most all snapshots together may hold "
+        f"The exports are larger than {max_mb:,} MB, the most all snapshots together may hold "
         "(POLAR_MCP_SNAPSHOT_MAX_MB). Raise POLAR_MCP_SNAPSHOT_MAX_MB in the MCP server's environment and "
         "restart it (memory use is about three times that figure), or count with list_customers, whose "
         "total_count needs no snapshot."
@@ -109,129 +91,59 @@ def too_large_message(max_customers: int) -> str:
     )
 
 
-SnapshotKey = tuple[str, str, tuple[str, ...]]
-
-
-class StatementGate:
-    """Turns for statements, shared by every snapshot of a process: at most `at_once` run together, and
-    one waits at most `wait` seconds for its turn (then `QueryError`: busy, retry). Waiting is in the
-    event loop, so a caller that goes away stops waiting at once."""
-
-    def __init__(
-        self, at_once: int = STATEMENTS_AT_ONCE, wait: float = TURN_WAIT, per_caller: int = PER_CALLER
-    ) -> None:
-        self.at_once = at_once
-        self.wait = wait
-        self.per_caller = per_caller
-        self._limiter: anyio.CapacityLimiter | None = None
-        self._by_caller: collections.Counter[str] = collections.Counter()
-
-    @asynccontextmanager
-    async def turn(self, line: FairLine | None = None) -> AsyncIterator[None]:
-        """A turn to run one statement, on `line`'s snapshot when given, and among the `at_once` of the
-        process: `QueryError` (busy) when none comes within `wait` seconds in all, or at once when this
-        caller already has `per_caller` statements running or waiting."""
-        caller = statement_caller.get()
-        if caller is not None and self._by_caller[caller] >= self.per_caller:
-            plural = "" if self.per_caller == 1 else "s"
-            raise QueryError(
-                f"You already have {self.per_caller} statement{plural} running or waiting on this server, "
-                "the most one caller may. Wait for their answers, then send the next."
-            )
-        if self._limiter is None:  # made on first use, inside the event loop that serves requests
-            self._limiter = anyio.CapacityLimiter(self.at_once)
-        limiter = self._limiter
-        if caller is not None:
-            self._by_caller[caller] += 1
-        try:
-            async with self._taken(limiter, line, caller):
-                yield
-        finally:
-            if caller is not None:
-                self._by_caller[caller] -= 1
-                if not self._by_caller[caller]:
-                    del self._by_caller[caller]
-
-    @asynccontextmanager
-    async def _taken(
-        self, limiter: anyio.CapacityLimiter, line: FairLine | None, caller: str | None
-    ) -> AsyncIterator[None]:
-        in_line = False
-        try:
-            with anyio.fail_after(self.wait):
-                if line is not None:
-                    await line.enter(caller)
-                    in_line = True
-                await limiter.acquire()
-        except TimeoutError:
-            if in_line and line is not None:
-                line.leave(caller)
-            raise busy_error(self.wait) from None
-        except BaseException:
-            if in_line and line is not None:
-                line.leave(caller)
-            raise
-        try:
-            yield
-        finally:
-            limiter.release()
-            if line is not None:
-                line.leave(caller)
-
-
-class FairLine:
-    """One statement at a time on a snapshot (its connection runs one), taken in turn fairly: when a
-    statement ends, the first waiting caller other than its own goes next, so a caller who sends many
-    cannot keep another waiting behind all of them."""
-
-    def __init__(self) -> None:
-        self._busy = False
-        self._waiting: list[tuple[str | None, anyio.Event]] = []
-
-    async def enter(self, caller: str | None) -> None:
-        if not self._busy and not self._waiting:
-            self._busy = True
-            return
-        entry = (caller, anyio.Event())
-        self._waiting.append(entry)
-        try:
-            await entry[1].wait()
-        except BaseException:
-            if entry in self._waiting:
-                self._waiting.remove(entry)
-            elif entry[1].is_set():
-                self.leave(caller)  # granted just as the wait ended: hand the line on
-            raise
-
-    def leave(self, caller: str | None) -> None:
-        if not self._waiting:
-            self._busy = False
-            return
-        chosen = next((entry for entry in self._waiting if entry[0] != caller), self._waiting[0])
-        self._waiting.remove(chosen)
-        chosen[1].set()  # still busy: the line passes straight to the chosen one
-
-
 @dataclass(frozen=True)
-class Snapshot:
-    """Every customer of one export, queryable with SQL."""
+class TableState:
+    """One loaded table: when its source was read, its rows, and what could not be read or linked."""
 
-    database: ReadOnlyDatabase
     taken_at: float
     """When the export started, in seconds since the epoch."""
-    customers: int
+    rows: int
     stats: ExportStats
-    gate: StatementGate = field(default_factory=StatementGate)
-    line: FairLine = field(default_factory=FairLine)
-
-    @property
-    def size(self) -> int:
-        """Bytes of the export it was made from: what the snapshot budget counts."""
-        return self.stats.bytes
+    without_customer: int = 0
+    without_product: int = 0
 
     @property
     def taken_at_utc(self) -> datetime:
         return datetime.fromtimestamp(self.taken_at, UTC)
+
+
+@dataclass
+class Snapshot:
+    """One organization choice's tables, queryable with SQL; `tables` holds those loaded so far."""
+
+    database: ReadOnlyDatabase
+    gate: StatementGate = field(default_factory=StatementGate)
+    line: FairLine = field(default_factory=FairLine)
+    tables: dict[str, TableState] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """Bytes of the exports its tables came from: what the snapshot budget counts."""
+        return sum(state.stats.bytes for state in self.tables.values())
+
+    @property
+    def customers(self) -> int:
+        return self.tables["customers"].rows if "customers" in self.tables else 0
+
+    @property
+    def taken_at(self) -> float:
+        """When its customers were exported (the first table taken when it has none)."""
+        states = self.tables.get("customers") or next(iter(self.tables.values()), None)
+        return states.taken_at if states is not None else 0.0
+
+    @property
+    def taken_at_utc(self) -> datetime:
+        return datetime.fromtimestamp(self.taken_at, UTC)
+
+    @property
+    def stats(self) -> ExportStats:
+        """The customer export's counts."""
+        state = self.tables.get("customers")
+        return state.stats if state is not None else ExportStats()
+
+    async def tables_read(self, sql: str) -> set[str]:
+        """The tables `sql` reads, found without running it (in a worker thread: SQLite compiles it)."""
+        return await anyio.to_thread.run_sync(self.database.tables_read, sql)
 
     async def query(
         self,
@@ -271,15 +183,15 @@ def snapshot_key(settings: Settings, organization_ids: Sequence[str]) -> Snapsho
 
 @dataclass
 class _Flight:
-    """A snapshot being taken; callers that arrive meanwhile wait for its outcome."""
+    """A table being taken; callers that arrive meanwhile wait for its outcome."""
 
     done: anyio.Event = field(default_factory=anyio.Event)
-    snapshot: Snapshot | None = None
     error: Exception | None = None
+    loaded: bool = False
 
 
 class SnapshotStore:
-    """The snapshots of one server process; `get` returns a fresh enough one, taking it if needed."""
+    """The snapshots of one server process; `get` returns one with the asked tables fresh enough."""
 
     def __init__(
         self,
@@ -298,48 +210,94 @@ class SnapshotStore:
         self.time_limit = time_limit
         """Seconds one statement may run."""
         self.query_clock = query_clock
-        """The clock that time limit is measured on, for the snapshots taken from now on."""
+        """The clock that time limit is measured on, for the snapshots made from now on."""
         self._snapshots: dict[SnapshotKey, Snapshot] = {}  # least recently used first
-        self._flights: dict[SnapshotKey, _Flight] = {}
+        self._flights: dict[tuple[SnapshotKey, str], _Flight] = {}
         self._exports: deque[float] = deque()  # when each recent export started
 
-    async def get(self, organization_ids: Sequence[str] = (), *, refresh: bool = False) -> Snapshot:
-        """The snapshot for these organizations: kept one if younger than the TTL and not `refresh`."""
+    async def get(
+        self,
+        organization_ids: Sequence[str] = (),
+        *,
+        refresh: bool = False,
+        tables: Sequence[str] = ("customers",),
+        progress: Progress | None = None,
+    ) -> Snapshot:
+        """The snapshot for these organizations with `tables` loaded and younger than the TTL (`refresh`
+        retakes them). A billing table brings `customers` and `products`, to link its rows, but a
+        `products` table the token may not read only leaves `product_id` empty."""
         key = snapshot_key(self.settings, organization_ids)
+        snapshot = self._snapshot(key)
+        wanted = list(dict.fromkeys(tables))
+        needs = list(wanted)
+        if any(name in BILLING_TABLES for name in wanted):
+            needs = ["customers", "products", *needs]
+        for name in dict.fromkeys(needs):
+            try:
+                await self._ensure(
+                    key, snapshot, name, organization_ids, refresh and name in wanted, progress
+                )
+            except ScopeError:
+                if name != "products" or name in wanted:
+                    raise
+        return snapshot
+
+    def _snapshot(self, key: SnapshotKey) -> Snapshot:
+        self._forget_expired()
+        snapshot = self._snapshots.pop(key, None)
+        if snapshot is None:
+            snapshot = Snapshot(database=_empty_database(self.query_clock), gate=self.gate)
+        self._snapshots[key] = snapshot  # now the most recently used
+        while len(self._snapshots) > MAX_SNAPSHOTS:
+            del self._snapshots[next(iter(self._snapshots))]
+        return snapshot
+
+    async def _ensure(
+        self,
+        key: SnapshotKey,
+        snapshot: Snapshot,
+        name: str,
+        organization_ids: Sequence[str],
+        refresh: bool,
+        progress: Progress | None,
+    ) -> None:
         while True:
-            self._forget_expired()
-            kept = self._snapshots.pop(key, None)
-            if kept is not None:
-                self._snapshots[key] = kept  # now the most recently used
-                if not refresh:
-                    return kept
-            flight = self._flights.get(key)
+            state = snapshot.tables.get(name)
+            fresh = state is not None and self.clock() - state.taken_at < self.settings.snapshot_ttl
+            if fresh and not refresh:
+                return
+            flight = self._flights.get((key, name))
             if flight is None:
-                self._count_export()
-                return await self._take(key, organization_ids)
+                await self._take(key, snapshot, name, organization_ids, progress)
+                return
             # One is being taken right now: it is as fresh as a refresh would be.
             await flight.done.wait()
             if flight.error is not None:
                 raise flight.error
-            if flight.snapshot is not None:
-                return flight.snapshot
+            if flight.loaded:
+                return
             refresh = False  # the taker was cancelled: try again, taking it ourselves if need be
 
-    async def _take(self, key: SnapshotKey, organization_ids: Sequence[str]) -> Snapshot:
-        flight = self._flights[key] = _Flight()
+    async def _take(
+        self,
+        key: SnapshotKey,
+        snapshot: Snapshot,
+        name: str,
+        organization_ids: Sequence[str],
+        progress: Progress | None,
+    ) -> None:
+        flight = self._flights[(key, name)] = _Flight()
         try:
-            snapshot = await self._load(organization_ids)
+            if name != "products":
+                self._count_export()
+            snapshot.tables[name] = await self._load(snapshot, name, organization_ids, progress)
+            flight.loaded = True
         except Exception as exc:
             flight.error = exc
             raise
         finally:
-            del self._flights[key]
+            del self._flights[(key, name)]
             flight.done.set()
-        self._snapshots.pop(key, None)
-        flight.snapshot = self._snapshots[key] = snapshot
-        while len(self._snapshots) > MAX_SNAPSHOTS:
-            del self._snapshots[next(iter(self._snapshots))]
-        return snapshot
 
     def _count_export(self) -> None:
         """Refuse an export beyond `MAX_EXPORTS` in `EXPORT_WINDOW` seconds, saying when to retry."""
@@ -359,67 +317,144 @@ class SnapshotStore:
     def _forget_expired(self) -> None:
         now = self.clock()
         for key, snapshot in list(self._snapshots.items()):
-            if now - snapshot.taken_at >= self.settings.snapshot_ttl:
+            ttl = self.settings.snapshot_ttl
+            if snapshot.tables and all(now - state.taken_at >= ttl for state in snapshot.tables.values()):
                 del self._snapshots[key]
 
-    def _check_size(self, stats: ExportStats) -> None:
-        """Stop the download as soon as the export holds more customers than a snapshot may, or more
-        bytes than every snapshot together; the least recently used snapshots make room as it grows."""
-        if stats.customers > self.settings.snapshot_max:
+    def _check_size(self, snapshot: Snapshot, name: str, stats: ExportStats) -> None:
+        """Stop a download as soon as it holds more customers than a snapshot may, or more bytes than
+        every snapshot together; the least recently used snapshots make room as it grows."""
+        if name == "customers" and stats.customers > self.settings.snapshot_max:
             raise SnapshotTooLarge(too_large_message(self.settings.snapshot_max))
         budget = self.settings.snapshot_max_mb * 1_000_000
-        if stats.bytes > budget:
+        kept = sum(state.stats.bytes for table, state in snapshot.tables.items() if table != name)
+        if stats.bytes + kept > budget:
             raise SnapshotTooLarge(too_many_bytes_message(self.settings.snapshot_max_mb))
-        while self._snapshots and stats.bytes + sum(s.size for s in self._snapshots.values()) > budget:
-            del self._snapshots[next(iter(self._snapshots))]
+        others = [s for s in self._snapshots.values() if s is not snapshot]
+        while others and stats.bytes + kept + sum(s.size for s in others) > budget:
+            oldest = others.pop(0)
+            self._snapshots = {k: s for k, s in self._snapshots.items() if s is not oldest}
 
-    async def _load(self, organization_ids: Sequence[str]) -> Snapshot:
+    async def _load(
+        self, snapshot: Snapshot, name: str, organization_ids: Sequence[str], progress: Progress | None
+    ) -> TableState:
         taken_at = self.clock()
-        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        # Nothing to roll back to: a load that fails is dropped whole.
-        conn.execute("PRAGMA journal_mode = OFF")
-        conn.execute(_SCHEMA)
-        # Batches are written in a worker thread while the next ones are parsed; only that one
-        # thread touches the connection until `_finish` hands it over.
-        send, receive = anyio.create_memory_object_stream[list[ExportedCustomer]](2)
+        table = TABLES[name]
+        staging = f"{name}__loading"
+        database = snapshot.database
+        await anyio.to_thread.run_sync(_begin_load, database, table.create(staging), staging)
+        insert = table.insert(staging)
+        rows = 0
 
-        async def write() -> None:
-            async with receive:
-                async for batch in receive:
-                    await anyio.to_thread.run_sync(_insert, conn, batch)
+        async def sink(batch: list[Any]) -> None:
+            nonlocal rows
+            await anyio.to_thread.run_sync(_insert, database, insert, batch)
+            rows += len(batch)
+            if progress is not None:
+                await progress(name, rows)
 
         try:
-            try:
-                async with anyio.create_task_group() as group:
-                    group.start_soon(write)
-                    async with send:
-                        stats = await self.polar.export_customers(
-                            send.send, organization_ids, progress=self._check_size
-                        )
-            except BaseExceptionGroup as grouped:
-                # One failure (the export's, as a rule) is what callers expect to catch, not a group.
-                if len(grouped.exceptions) == 1:
-                    raise grouped.exceptions[0] from None
-                raise
-            database, customers = await anyio.to_thread.run_sync(_finish, conn, self.query_clock)
+            stats = await self._fetch(snapshot, name, organization_ids, sink)
+            counted = await anyio.to_thread.run_sync(
+                _finish_load, database, name, staging, list(snapshot.tables)
+            )
         except BaseException:
-            conn.close()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_drop, database, staging)
             raise
-        stats.duplicates = stats.customers - customers
-        return Snapshot(
-            database=database, taken_at=taken_at, customers=customers, stats=stats, gate=self.gate
-        )
+        if table.key is not None:
+            stats.duplicates = stats.customers - counted.rows
+        for other, (without_customer, without_product) in counted.relinked.items():
+            state = snapshot.tables[other]
+            snapshot.tables[other] = TableState(
+                state.taken_at, state.rows, state.stats, without_customer, without_product
+            )
+        return TableState(taken_at, counted.rows, stats, counted.without_customer, counted.without_product)
+
+    async def _fetch(
+        self,
+        snapshot: Snapshot,
+        name: str,
+        organization_ids: Sequence[str],
+        sink: Callable[[list[Any]], Awaitable[None]],
+    ) -> ExportStats:
+        def check(stats: ExportStats) -> None:
+            self._check_size(snapshot, name, stats)
+
+        try:
+            if name == "customers":
+                return await self.polar.export_customers(sink, organization_ids, progress=check)
+            if name == "subscriptions":
+                return await self.polar.export_subscriptions(sink, organization_ids, progress=check)
+            if name == "orders":
+                return await self.polar.export_orders(sink, organization_ids, progress=check)
+            products = [product_row(item) for item in await self.polar.all_products(organization_ids)]
+        except ScopeError as exc:
+            scope = TABLES[name].scope
+            raise ScopeError(
+                f"The statement reads the {name} table, which needs the {scope} scope: add {scope} to the "
+                f"token in {SCOPE_HELP}, put it in POLAR_ACCESS_TOKEN and restart the MCP server. "
+                f"Statements that do not read {name} work as they are.",
+                status_code=exc.status_code,
+            ) from None
+        stats = ExportStats(customers=len(products), bytes=len(json.dumps(products)))
+        check(stats)
+        await sink(products)
+        return stats
 
 
-def _insert(conn: sqlite3.Connection, batch: list[ExportedCustomer]) -> None:
-    conn.execute("BEGIN")
-    conn.executemany(_INSERT, batch)
-    conn.execute("COMMIT")
+@dataclass(frozen=True)
+class _Counted:
+    rows: int
+    without_customer: int = 0
+    without_product: int = 0
+    relinked: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """The unlinked counts of billing tables linked again to a new customers or products table."""
 
 
-def _finish(conn: sqlite3.Connection, clock: Clock) -> tuple[ReadOnlyDatabase, int]:
-    """The locked-down database and how many distinct customers it holds."""
-    for column in INDEXED:
-        conn.execute(f"CREATE INDEX customers_{column} ON customers ({column})")
-    (customers,) = conn.execute("SELECT COUNT(*) FROM customers").fetchone()
-    return ReadOnlyDatabase(conn, COLUMNS, clock), int(customers)
+def _empty_database(clock: Clock) -> ReadOnlyDatabase:
+    conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+    # Nothing to roll back to: a load that fails is dropped whole.
+    conn.execute("PRAGMA journal_mode = OFF")
+    create_empty(conn)
+    return ReadOnlyDatabase(conn, {name: table.columns for name, table in TABLES.items()}, clock)
+
+
+def _begin_load(database: ReadOnlyDatabase, create: str, staging: str) -> None:
+    with database.writing() as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {staging}")
+        conn.execute(create)
+
+
+def _insert(database: ReadOnlyDatabase, insert: str, batch: list[Any]) -> None:
+    with database.writing() as conn:
+        conn.execute("BEGIN")
+        conn.executemany(insert, batch)
+        conn.execute("COMMIT")
+
+
+def _drop(database: ReadOnlyDatabase, staging: str) -> None:
+    with database.writing() as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {staging}")
+
+
+def _finish_load(database: ReadOnlyDatabase, name: str, staging: str, loaded: Sequence[str]) -> _Counted:
+    """Put the loaded table in place of the old one, indexed, and link the billing tables to it."""
+    table = TABLES[name]
+    with database.writing() as conn:
+        conn.execute("BEGIN")
+        conn.execute(f"DROP TABLE {name}")
+        conn.execute(f"ALTER TABLE {staging} RENAME TO {name}")
+        for index in table.indexes():
+            conn.execute(index)
+        (rows,) = conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()
+        # A billing table links as it arrives; new customers or products re-link those already here.
+        relink = [
+            t for t in BILLING_TABLES if t == name or (name in ("customers", "products") and t in loaded)
+        ]
+        if relink:
+            link(conn, relink)
+        conn.execute("COMMIT")
+        if name in BILLING_TABLES:
+            return _Counted(int(rows), *unlinked(conn, name))
+        return _Counted(int(rows), relinked={other: unlinked(conn, other) for other in relink})

@@ -1,17 +1,21 @@
-"""The `query_customers` tool: one read-only SQL statement over a snapshot of every customer."""
+"""The `query_customers` tool: one read-only SQL statement over snapshots of the customers, subscriptions,
+orders and products of the organization, each table loaded when a statement first reads it."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
+from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from polar_mcp.sanitize import clean
 from polar_mcp.snapshots.sql import MAX_ROWS, MAX_SQL_CHARS, QueryResult
-from polar_mcp.snapshots.store import Snapshot
+from polar_mcp.snapshots.store import Snapshot, TableState
+from polar_mcp.snapshots.tables import BILLING_TABLES, TABLE_NAMES
 from polar_mcp.tools.base import Tool, ToolContext
 from polar_mcp.tools.render import cell
 from polar_mcp.views import QUERY_CHART
@@ -19,7 +23,7 @@ from polar_mcp.views import QUERY_CHART
 __all__ = ["NAME", "TOOL", "QueryAnswer", "SnapshotInfo", "query_customers", "render_answer", "shown_value"]
 
 NAME = "query_customers"
-TITLE = "Customers in SQL"
+TITLE = "Customers and billing in SQL"
 MAX_CELL_CHARS = 200
 """Longer values are cut, with a marker saying how much was left out."""
 MAX_TEXT_CHARS = 60_000
@@ -29,15 +33,24 @@ SEPARATOR = "\t"
 # is shown, and a value whose start cleans to nothing is shown cut, not searched to its end.
 _CLEANED_CHARS = MAX_CELL_CHARS * 4
 
-DESCRIPTION = f"""Read-only SQLite SELECT over a snapshot of all customers from Polar's export.
-Table customers: id, external_id, created_at (ISO UTC), email, email_domain, name, tax_id, address_line1, \
-address_line2, city, state, postal_code, country (alpha-2), metadata (JSON).
-E.g. SELECT country, COUNT(*) n FROM customers GROUP BY 1 ORDER BY 2 DESC; strftime('%Y-%m', created_at); \
-json_extract(metadata, '$.plan'). Max {MAX_ROWS} rows.
-No type or subscription data: list_customers active=true limit=1 gives the active count (total_count)."""
+DESCRIPTION = f"""Read-only SQLite SELECT over snapshots of the organization's customers, subscriptions, \
+orders and products (Polar's exports; only the tables a statement reads are loaded).
+customers: id, external_id, created_at, email, email_domain, name, tax_id, address_line1, address_line2, \
+city, state, postal_code, country (alpha-2), metadata (JSON).
+subscriptions: customer_id, email, customer_name, product_id, product, status, amount, net_amount, currency, \
+recurring_interval (day/week/month/year), interval_count, seats, discount, started_at, current_period_start, \
+current_period_end, trial_start, trial_end, cancel_at_period_end (0/1), canceled_at, ends_at, ended_at, \
+cancellation_reason, billing_country.
+orders: customer_id, email, customer_name, billing_name, product_id, product, created_at, status, \
+billing_reason, subtotal_amount, discount_amount, tax_amount, total_amount, net_amount, refunded_amount, \
+currency, invoice_number, billing_country.
+products: id, name, recurring_interval, interval_count, is_archived (0/1), created_at, prices (JSON).
+Amounts are integer minor units (cents; yen for jpy); times ISO UTC. Every status is kept. customer_id and \
+product_id are NULL where no single customer has the email or product the name. \
+E.g. strftime('%Y-%m', created_at); json_extract(metadata, '$.plan'). Max {MAX_ROWS} rows."""
 
 ARGUMENT_HINTS: dict[str, str] = {
-    "sql": f"one SELECT or WITH ... SELECT statement on the customers table, at most {MAX_SQL_CHARS:,} "
+    "sql": f"one SELECT or WITH ... SELECT statement on the snapshot's tables, at most {MAX_SQL_CHARS:,} "
     "characters",
     "refresh": "true or false",
     "organization_id": "a UUID such as 1dbfc517-0bbf-4301-9ba8-555ca42b9737",
@@ -63,11 +76,13 @@ class QueryAnswer(BaseModel):
     row_count: int
     truncated: bool
     snapshot: SnapshotInfo
+    tables: dict[str, Any]
     notice: str = ""
 
 
 async def query_customers(
     context: ToolContext,
+    ctx: Context[Any, Any],
     sql: Annotated[
         str,
         Field(max_length=MAX_SQL_CHARS, description="One SELECT or WITH ... SELECT."),
@@ -75,13 +90,21 @@ async def query_customers(
     refresh: Annotated[bool, Field(description="Take a new snapshot.")] = False,
     organization_id: Annotated[UUID | None, Field(description="Narrow to one organization.")] = None,
 ) -> Annotated[CallToolResult, QueryAnswer]:
-    """Run one read-only SQL statement over a snapshot of every customer."""
+    """Run one read-only SQL statement over snapshots of the tables it reads."""
     store = context.snapshots
-    snapshot = await store.get([str(organization_id)] if organization_id else [], refresh=refresh)
+    organizations = [str(organization_id)] if organization_id else []
+    snapshot = await store.get(organizations, tables=())
+    # Only the tables the statement reads are loaded; one that reads none still shows the customers'.
+    read = sorted(await snapshot.tables_read(sql), key=TABLE_NAMES.index) or ["customers"]
+
+    async def loading(table: str, rows: int) -> None:
+        await ctx.report_progress(rows, None, f"Loading {table} from Polar: {rows:,} rows")
+
+    snapshot = await store.get(organizations, refresh=refresh, tables=read, progress=loading)
     result = await snapshot.query(
         sql, time_limit=store.time_limit, shape=shown_value, max_answer_chars=MAX_TEXT_CHARS
     )
-    answer, text = render_answer(result, snapshot, now=store.clock(), notice=context.notice)
+    answer, text = render_answer(result, snapshot, now=store.clock(), notice=context.notice, read=read)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=answer)
 
 
@@ -97,15 +120,21 @@ TOOL = Tool(
 
 
 def render_answer(
-    result: QueryResult, snapshot: Snapshot, *, now: float, notice: str | None = None
+    result: QueryResult,
+    snapshot: Snapshot,
+    *,
+    now: float,
+    notice: str | None = None,
+    read: Sequence[str] = ("customers",),
 ) -> tuple[dict[str, Any], str]:
     """The structured answer and the text the model reads: snapshot line, header, rows, truncation line.
     The rows' values are already as shown (`shown_value`, applied in the worker thread as they were
     fetched), so this only joins them, within `MAX_TEXT_CHARS`."""
     lines = [notice] if notice else []
-    lines.append(snapshot_line(snapshot, now))
-    if problems := snapshot.stats.problems():
-        lines.append(problems)
+    lines.append(snapshot_line(snapshot, now, read))
+    for table in read:
+        if table in snapshot.tables and (problems := snapshot.tables[table].stats.problems()):
+            lines.append(problems if table == "customers" else f"{table}: {problems}")
     lines.append(SEPARATOR.join(cell(clean(name)) for name in result.columns))
     size = sum(len(line) + 1 for line in lines)
     rows: list[list[Any]] = []
@@ -130,19 +159,44 @@ def render_answer(
             "taken_at": snapshot.taken_at_utc.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "customers": snapshot.customers,
         },
+        "tables": {table: _table_info(snapshot.tables[table]) for table in read if table in snapshot.tables},
     }
     if notice:
         answer["notice"] = notice
     return answer, "\n".join(lines)
 
 
-def snapshot_line(snapshot: Snapshot, now: float) -> str:
-    """`Snapshot of 48,210 customers taken 3 minutes ago (14:02 UTC).`"""
-    plural = "" if snapshot.customers == 1 else "s"
-    at = snapshot.taken_at_utc.strftime("%H:%M UTC")
-    return (
-        f"Snapshot of {snapshot.customers:,} customer{plural} taken {_age(now - snapshot.taken_at)} ({at})."
-    )
+def snapshot_line(snapshot: Snapshot, now: float, read: Sequence[str] = ("customers",)) -> str:
+    """`Snapshot of 48,210 customers taken 3 minutes ago (14:02 UTC).`, with each billing table read:
+    `; 20,114 subscriptions taken just now (14:05 UTC), 12 without customer_id`."""
+    parts = []
+    for table in read:
+        state = snapshot.tables.get(table)
+        if state is None:
+            continue
+        noun = table if state.rows != 1 else table.removesuffix("s")
+        at = state.taken_at_utc.strftime("%H:%M UTC")
+        part = f"{state.rows:,} {noun} taken {_age(now - state.taken_at)} ({at})"
+        unlinked = [
+            f"{count:,} without {column}"
+            for count, column in (
+                (state.without_customer, "customer_id"),
+                (state.without_product, "product_id"),
+            )
+            if table in BILLING_TABLES and count
+        ]
+        parts.append(", ".join([part, *unlinked]))
+    return f"Snapshot of {'; '.join(parts)}."
+
+
+def _table_info(state: TableState) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "rows": state.rows,
+        "taken_at": state.taken_at_utc.isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+    if state.without_customer or state.without_product:
+        info |= {"without_customer_id": state.without_customer, "without_product_id": state.without_product}
+    return info
 
 
 def _age(seconds: float) -> str:

@@ -1,7 +1,9 @@
 """The interactive views (MCP Apps): which tool shows which built HTML, served as `ui://` resources.
 
-Each view is one self-contained HTML file beside this module, built from `views/src/` by
-`scripts/build-views` (the App SDK inlined, no network access). A tool names its view in
+Each view is built from `views/src/` by `scripts/build-views` into a page beside this module that holds
+only the view's own code (10 to 17 kB), and the App SDK they all use is built once beside them, as
+`app-sdk.js` (about 530 kB). Reading a view joins the SDK into the page's one script, once per process,
+so a host gets one self-contained page that loads nothing. A tool names its view in
 `_meta.ui.resourceUri` through `tool_meta`; `apps_extension` serves every view. Hosts without MCP Apps
 ignore both, and the text the model reads is the same either way.
 """
@@ -23,11 +25,15 @@ __all__ = [
     "VIEWS",
     "View",
     "apps_extension",
+    "join_sdk",
     "sources_hash",
     "tool_meta",
 ]
 
 SOURCES_META = re.compile(r'<meta name="polar-mcp-view-sources" content="sha256:([0-9a-f]{64})">')
+SDK_FILENAME = "app-sdk.js"
+# Where a built page's script takes the SDK; scripts/build-views writes the same comment.
+SDK_SLOT = "/* polar-mcp: app-sdk.js */"
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,8 @@ class View:
         return f"{self.name}.html"
 
     def html(self) -> str:
-        """The built HTML (read once per process: the App SDK makes each file about half a megabyte)."""
-        return _read(self.filename)
+        """The page a host gets: the built page with the App SDK joined in (read and joined once)."""
+        return _served(self.filename)
 
 
 CUSTOMERS_TABLE = View(
@@ -89,6 +95,20 @@ def sources_hash(html: str) -> str | None:
     """The hash of the sources a built view records, or None when it records none."""
     match = SOURCES_META.search(html)
     return match.group(1) if match else None
+
+
+def join_sdk(page: str, sdk: str) -> str:
+    """`page` with `sdk` in its script's slot, so the view's code runs after it in one script scope."""
+    if page.count(SDK_SLOT) != 1:
+        raise ValueError(f"a built view must hold {SDK_SLOT} exactly once")
+    if re.search(r"</script", sdk, re.IGNORECASE):
+        raise ValueError("the App SDK contains a closing script tag and cannot be inlined")
+    return page.replace(SDK_SLOT, sdk.strip())
+
+
+@functools.cache
+def _served(filename: str) -> str:
+    return join_sdk(_read(filename), _read(SDK_FILENAME))
 
 
 @functools.cache

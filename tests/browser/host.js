@@ -1,7 +1,7 @@
 // A test host for the views, built like a chat client's: an MCP client to the server, an AppBridge per
 // view, each view in a sandboxed iframe under the spec's default Content-Security-Policy.
-import { AppBridge, PostMessageTransport } from "@modelcontextprotocol/ext-apps/app-bridge";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { AppBridge, PostMessageTransport } from "@modelcontextprotocol/ext-apps/app-bridge";
 
 const APP_MIME = "text/html;profile=mcp-app";
 // The CSP a host applies to a view that declares no domains (MCP Apps, "Security").
@@ -32,19 +32,20 @@ async function connect() {
   return client;
 }
 
-function hostContext(theme) {
-  return {
-    theme,
-    styles: { variables: THEMES[theme] },
-    displayMode: "inline",
-    availableDisplayModes: ["inline"],
-    platform: "web",
-    locale: "en-US",
-  };
+// `theme` null: a host that names no theme; `styled` false: one that sends none of its CSS variables.
+function hostContext(theme, styled = true) {
+  const context = { displayMode: "inline", availableDisplayModes: ["inline"], platform: "web", locale: "en-US" };
+  if (theme) context.theme = theme;
+  if (theme && styled) context.styles = { variables: THEMES[theme] };
+  return context;
 }
 
+let styledHost = true;
+
 // Show `tool` called with `args` the way a chat client does; resolves once the view has its result.
-async function show(tool, args, { theme = "light" } = {}) {
+// A view that never connects (its script failed) rejects after `timeoutMs` instead of hanging the test.
+async function show(tool, args, { theme = "light", styled = true, timeoutMs = 15000 } = {}) {
+  styledHost = styled;
   const mcp = await connect();
   const { tools } = await mcp.listTools();
   const declared = tools.find((t) => t.name === tool);
@@ -52,7 +53,10 @@ async function show(tool, args, { theme = "light" } = {}) {
   if (!uri) throw new Error(`${tool} declares no view`);
   const { contents } = await mcp.readResource({ uri });
   if (contents[0].mimeType !== APP_MIME) throw new Error(`${uri} is served as ${contents[0].mimeType}`);
-  const html = contents[0].text.replace("<head>", `<head>\n<meta http-equiv="Content-Security-Policy" content="${DEFAULT_CSP}">`);
+  const html = contents[0].text.replace(
+    "<head>",
+    `<head>\n<meta http-equiv="Content-Security-Policy" content="${DEFAULT_CSP}">`,
+  );
 
   const frame = document.createElement("iframe");
   frame.setAttribute("sandbox", "allow-scripts");
@@ -64,7 +68,7 @@ async function show(tool, args, { theme = "light" } = {}) {
     null,
     { name: "polar-mcp test host", version: "1.0.0" },
     { openLinks: {}, serverTools: {}, logging: {}, updateModelContext: { text: {} } },
-    { hostContext: hostContext(theme) },
+    { hostContext: hostContext(theme, styled) },
   );
   bridge.oncalltool = async (params) => {
     calls.push({ name: params.name, arguments: params.arguments ?? {} });
@@ -92,13 +96,17 @@ async function show(tool, args, { theme = "light" } = {}) {
   await bridge.connect(new PostMessageTransport(frame.contentWindow, frame.contentWindow));
   frame.srcdoc = html;
   window.bridge = bridge;
-  const result = await delivered;
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the ${tool} view did not connect within ${timeoutMs} ms`)), timeoutMs);
+  });
+  const result = await Promise.race([delivered, late]).finally(() => clearTimeout(timer));
   return { isError: Boolean(result.isError), text: result.content.map((c) => c.text).join("\n") };
 }
 
 // Switch the host's theme while a view is showing, as when a person changes the app's appearance.
 async function setTheme(theme) {
-  await window.bridge.sendHostContextChange(hostContext(theme));
+  await window.bridge.sendHostContextChange(hostContext(theme, styledHost));
 }
 
 // A call straight to the server, not through a view and not recorded: what the view should show.

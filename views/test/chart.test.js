@@ -1,11 +1,29 @@
 // Pure parts of the query chart: `node --test views/test/`.
-import { test } from "node:test";
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import { bars, chartColumns, isTimeAxis, niceMax, slotWidth } from "../src/query-chart/chart.js";
 
 test("one text and one numeric column make a chart, in either order", () => {
-  assert.deepEqual(chartColumns(["country", "customers"], [["FR", 3], ["DE", 5]]), { label: 0, value: 1 });
-  assert.deepEqual(chartColumns(["customers", "country"], [[3, "FR"], [5, null]]), { label: 1, value: 0 });
+  assert.deepEqual(
+    chartColumns(
+      ["country", "customers"],
+      [
+        ["FR", 3],
+        ["DE", 5],
+      ],
+    ),
+    { label: 0, value: 1 },
+  );
+  assert.deepEqual(
+    chartColumns(
+      ["customers", "country"],
+      [
+        [3, "FR"],
+        [5, null],
+      ],
+    ),
+    { label: 1, value: 0 },
+  );
 });
 
 test("other answers are tables only", () => {
@@ -19,11 +37,31 @@ test("dates and months give a time axis in time order", () => {
   assert.equal(isTimeAxis(["2024-03", "2024-01"]), true);
   assert.equal(isTimeAxis(["2024-03-01", "2024-01-31T00:00:00Z"]), true);
   assert.equal(isTimeAxis(["FR", "2024-01"]), false);
-  const chart = bars(["month", "n"], [["2024-03", 1], ["2024-01", 2], ["2024-02", 3]]);
-  assert.deepEqual(chart.items.map((i) => i.label), ["2024-01", "2024-02", "2024-03"]);
+  const chart = bars(
+    ["month", "n"],
+    [
+      ["2024-03", 1],
+      ["2024-01", 2],
+      ["2024-02", 3],
+    ],
+  );
+  assert.deepEqual(
+    chart.items.map((i) => i.label),
+    ["2024-01", "2024-02", "2024-03"],
+  );
   assert.equal(chart.time, true);
-  const countries = bars(["country", "n"], [["US", 9], ["FR", 2], [null, 1]]);
-  assert.deepEqual(countries.items.map((i) => i.label), ["US", "FR", "(none)"]);
+  const countries = bars(
+    ["country", "n"],
+    [
+      ["US", 9],
+      ["FR", 2],
+      [null, 1],
+    ],
+  );
+  assert.deepEqual(
+    countries.items.map((i) => i.label),
+    ["US", "FR", "(none)"],
+  );
   assert.equal(countries.time, false);
 });
 

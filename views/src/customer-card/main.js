@@ -1,7 +1,7 @@
 // Customer card for get_customer: who, subscriptions, benefits, meters.
 import { startView } from "../shared/app.js";
+import { renderCard } from "../shared/card.js";
 import { emptyState, errorState, show } from "../shared/dom.js";
-import { renderCard } from "./card.js";
 
 const root = document.getElementById("root");
 

@@ -1,7 +1,8 @@
 // Customers table for list_customers: sort by a column, page, search, open a customer.
 import { startView } from "../shared/app.js";
+import { renderCard } from "../shared/card.js";
 import { emptyState, errorState, h, loadingState, notice, show } from "../shared/dom.js";
-import { renderCard } from "../customer-card/card.js";
+import { WORDS } from "../shared/words.js";
 import { columnsOf, nextSorting, pageSummary, sortState } from "./table.js";
 
 const TOOL = "list_customers";
@@ -69,10 +70,11 @@ function render() {
   const data = state.data;
   const parts = [notice(data), searchForm()];
   if (state.error) parts.push(errorState(state.error));
-  if (data) {
-    parts.push(h("p", { class: "summary", id: "summary" }, pageSummary(data)));
-    if (data.customers.length) parts.push(table(data), pager(data));
-    else parts.push(emptyState(data.total_count ? "Nothing on this page." : "No customers match."));
+  if (data?.customers.length) {
+    parts.push(h("p", { class: "summary", id: "summary" }, pageSummary(data)), table(data), pager(data));
+  } else if (data) {
+    // An empty page says only what the text says of it, once.
+    parts.push(emptyState(pageSummary(data)));
   }
   show(root, h("div", { class: state.busy ? "busy" : "", "aria-busy": state.busy ? "true" : "false" }, parts));
 }
@@ -98,7 +100,12 @@ function searchForm() {
   return h(
     "div",
     { class: "toolbar" },
-    h("div", { class: "search", role: "search" }, input, h("button", { type: "button", disabled: state.busy, onclick: search }, "Search")),
+    h(
+      "div",
+      { class: "search", role: "search" },
+      input,
+      h("button", { type: "button", disabled: state.busy, onclick: search }, "Search"),
+    ),
   );
 }
 
@@ -127,7 +134,11 @@ function table(data) {
             onclick: () => reload({ sorting: [nextSorting(state.args.sorting, column)], page: 1 }),
           },
           label,
-          h("span", { class: "arrow", "aria-hidden": "true" }, direction === "ascending" ? "▲" : direction === "descending" ? "▼" : ""),
+          h(
+            "span",
+            { class: "arrow", "aria-hidden": "true" },
+            direction === "ascending" ? "▲" : direction === "descending" ? "▼" : "",
+          ),
         )
       : label;
     return h("th", { scope: "col", class: `col-${column}`, "aria-sort": direction ?? undefined }, content);
@@ -150,14 +161,29 @@ function cell(customer, column) {
   // Detailed records keep the country in the billing address.
   const value = column === "country" ? (customer.country ?? customer.billing_address?.country) : customer[column];
   if (column === "name") {
-    const meta = customer.metadata && Object.keys(customer.metadata).length
-      ? h("div", { class: "meta" }, Object.entries(customer.metadata).map(([k, v]) => `${k}=${v}`).join(", "))
-      : null;
+    const meta =
+      customer.metadata && Object.keys(customer.metadata).length
+        ? h(
+            "div",
+            { class: "meta" },
+            Object.entries(customer.metadata)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(", "),
+          )
+        : null;
     // A real button, so the keyboard reaches every customer; the row's click does the same.
     const open = h(
       "button",
-      { type: "button", class: "open", title: "Open this customer", onclick: (event) => { event.stopPropagation(); openCustomer(customer); } },
-      value ?? "(no name)",
+      {
+        type: "button",
+        class: "open",
+        title: "Open this customer",
+        onclick: (event) => {
+          event.stopPropagation();
+          openCustomer(customer);
+        },
+      },
+      value ?? WORDS.noName,
     );
     return h("td", { class: "name col-name" }, open, meta);
   }
@@ -168,8 +194,16 @@ function pager(data) {
   return h(
     "nav",
     { class: "pager", "aria-label": "Pages" },
-    h("button", { type: "button", disabled: state.busy || data.page <= 1, onclick: () => reload({ page: data.page - 1 }) }, "← Previous"),
+    h(
+      "button",
+      { type: "button", disabled: state.busy || data.page <= 1, onclick: () => reload({ page: data.page - 1 }) },
+      "← Previous",
+    ),
     h("span", { class: "muted" }, `Page ${data.page} of ${data.max_page}`),
-    h("button", { type: "button", disabled: state.busy || !data.has_more, onclick: () => reload({ page: data.next_page }) }, "Next →"),
+    h(
+      "button",
+      { type: "button", disabled: state.busy || !data.has_more, onclick: () => reload({ page: data.next_page }) },
+      "Next →",
+    ),
   );
 }

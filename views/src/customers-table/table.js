@@ -1,4 +1,5 @@
 // Pure helpers of the customers table, kept apart from the DOM so node can test them.
+import { fill, WORDS } from "../shared/words.js";
 
 const ORDER = ["name", "email", "external_id", "type", "country", "created_at"];
 export const SORTABLE = ["name", "email", "created_at"];
@@ -13,20 +14,19 @@ export function columnsOf(customers, fields) {
   return ORDER.filter((column) => customers.some((customer) => has(customer, column)));
 }
 
-// The summary line, worded as the text the model reads.
+// The summary line, worded as the text the model reads (its first sentence, for a page past the last).
 export function pageSummary(page) {
   const shown = page.customers.length;
-  if (page.total_count === 0) return "No customers match.";
-  if (shown === 0) {
-    return `No customers on page ${page.page}: ${page.total_count} match, on pages 1 to ${page.max_page} of ${page.limit}.`;
-  }
+  const { total_count: total, max_page: pages } = page;
+  if (total === 0) return WORDS.noCustomers;
+  if (shown === 0) return fill(WORDS.pastTheLastPage, { page: page.page, total, pages, limit: page.limit });
   const first = (page.page - 1) * page.limit + 1;
-  return `Customers ${first}-${first + shown - 1} of ${page.total_count} (page ${page.page} of ${page.max_page}).`;
+  return fill(WORDS.pageOfCustomers, { first, end: first + shown - 1, total, page: page.page, pages });
 }
 
 // Which column the list is sorted by and how; Polar's default is newest first.
 export function sortState(sorting) {
-  const first = (sorting && sorting[0]) || "-created_at";
+  const first = sorting?.[0] || "-created_at";
   const descending = first.startsWith("-");
   return { key: descending ? first.slice(1) : first, direction: descending ? "descending" : "ascending" };
 }

@@ -8,7 +8,10 @@ const isLabel = (value) => value === null || typeof value === "string";
 // {label, value} column indexes when the answer has exactly one text and one numeric column, else null.
 export function chartColumns(columns, rows) {
   if (columns.length !== 2 || rows.length === 0) return null;
-  for (const [label, value] of [[0, 1], [1, 0]]) {
+  for (const [label, value] of [
+    [0, 1],
+    [1, 0],
+  ]) {
     if (rows.every((row) => isLabel(row[label]) && isNumber(row[value]))) return { label, value };
   }
   return null;

@@ -1,6 +1,7 @@
 // Query chart for query_customers: a bar chart when the answer is one label and one number, the table under it.
 import { startView } from "../shared/app.js";
 import { emptyState, errorState, h, notice, show } from "../shared/dom.js";
+import { fill, WORDS } from "../shared/words.js";
 import { bars, niceMax, slotWidth } from "./chart.js";
 
 const root = document.getElementById("root");
@@ -20,7 +21,7 @@ function render() {
   const { data, error } = current;
   if (error) return show(root, errorState(error));
   const parts = [notice(data), caption(data)];
-  if (!data.rows.length) parts.push(emptyState("The query returned no rows."));
+  if (!data.rows.length) parts.push(emptyState(WORDS.noRows));
   else {
     const chart = bars(data.columns, data.rows);
     if (chart) parts.push(barChart(chart, root.clientWidth));
@@ -39,15 +40,17 @@ new ResizeObserver(() => {
   }
 }).observe(root);
 
+// Worded as the text's lines: how many rows (and that only the first are here), then the snapshot.
 function caption(data) {
   const shown = data.rows.length;
   const rows = data.truncated
-    ? `First ${shown} of ${data.row_count} rows`
-    : `${data.row_count} row${data.row_count === 1 ? "" : "s"}`;
+    ? fill(WORDS.firstRows, { shown: formatValue(shown), total: formatValue(data.row_count) })
+    : `${formatValue(data.row_count)} row${data.row_count === 1 ? "" : "s"}.`;
+  const customers = data.snapshot?.customers;
   const snapshot = data.snapshot
-    ? `, from a snapshot of ${data.snapshot.customers} customers taken ${data.snapshot.taken_at}`
+    ? ` Snapshot of ${formatValue(customers)} customer${customers === 1 ? "" : "s"} taken ${data.snapshot.taken_at}.`
     : "";
-  return h("p", { class: "summary" }, `${rows}${snapshot}.`);
+  return h("p", { class: "summary" }, `${rows}${snapshot}`);
 }
 
 function svg(tag, attributes = {}, ...children) {
@@ -88,7 +91,11 @@ function barChart(chart, available) {
     const w = (width / items.length) * 0.7;
     const labelX = x + w / 2;
     const labelY = PLOT_HEIGHT + 18;
-    const text = svg("text", { x: labelX, y: labelY, class: "label", "text-anchor": rotate ? "end" : "middle" }, short(String(item.label)));
+    const text = svg(
+      "text",
+      { x: labelX, y: labelY, class: "label", "text-anchor": rotate ? "end" : "middle" },
+      short(String(item.label)),
+    );
     if (rotate) text.setAttribute("transform", `rotate(-40 ${labelX} ${labelY})`);
     plot.append(
       svg(
@@ -117,13 +124,29 @@ function short(label) {
 }
 
 function formatValue(value) {
-  return Number.isInteger(value) ? value.toLocaleString("en-US") : value.toLocaleString("en-US", { maximumFractionDigits: 2 });
+  return Number.isInteger(value)
+    ? value.toLocaleString("en-US")
+    : value.toLocaleString("en-US", { maximumFractionDigits: 2 });
 }
 
 function table(data) {
-  const head = h("tr", {}, data.columns.map((column) => h("th", { scope: "col" }, column)));
+  const head = h(
+    "tr",
+    {},
+    data.columns.map((column) => h("th", { scope: "col" }, column)),
+  );
   const rows = data.rows.map((row) =>
-    h("tr", {}, row.map((value) => h("td", { class: typeof value === "number" ? "num" : "" }, value === null ? "" : typeof value === "number" ? formatValue(value) : String(value)))),
+    h(
+      "tr",
+      {},
+      row.map((value) =>
+        h(
+          "td",
+          { class: typeof value === "number" ? "num" : "" },
+          value === null ? "" : typeof value === "number" ? formatValue(value) : String(value),
+        ),
+      ),
+    ),
   );
   return h("div", { class: "scroll table" }, h("table", {}, h("thead", {}, head), h("tbody", {}, rows)));
 }

@@ -1,10 +1,5 @@
 // Connects a view to its host through the App SDK: theme, tool input and results, tool calls.
-import {
-  App,
-  applyDocumentTheme,
-  applyHostFonts,
-  applyHostStyleVariables,
-} from "@modelcontextprotocol/ext-apps/app-with-deps";
+import { App, applyDocumentTheme, applyHostFonts, applyHostStyleVariables } from "./app-sdk.js";
 
 // Apply what the host says about its look: light or dark, its CSS variables and fonts, safe areas.
 function applyHostContext(context) {
