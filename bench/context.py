@@ -27,7 +27,7 @@ PAGE_SHARES = {10: 0.18, 100: 0.15}
 """Targets: a concise page costs at most this share of the tokens of Polar's raw JSON for the same page."""
 DETAILED_SHARE = 1.0
 """Target: a detailed page never costs more tokens than the raw JSON."""
-TOOL_LIST_BUDGET = 1800
+TOOL_LIST_BUDGET = 2400
 """Target: tools/list, every tool together, in tokens; every conversation pays it up front."""
 GET_CUSTOMER_BUDGET = 450
 """Target: get_customer's own tools/list entry, in tokens."""

@@ -10,10 +10,6 @@ from pydantic import Field
 
 __all__ = ["PROMPTS", "churn_review", "customer_brief", "monthly_revenue_review"]
 
-# The billing tables (orders, subscriptions) come with query_customers' snapshot where the token may
-# read them; its description lists the tables it has, so each prompt asks the assistant to read it.
-_TABLES = "query_customers (its description lists the tables and columns it has)"
-
 
 def monthly_revenue_review(
     month: Annotated[
@@ -22,10 +18,11 @@ def monthly_revenue_review(
 ) -> str:
     period = f"the month {month}" if month else "the last full month"
     return (
-        f"Review {period} for this Polar organization. Use {_TABLES}: total the month's paid orders by "
-        "product and compare them with the month before, and count the customers created that month "
-        "(created_at). Call list_customers with active=true and limit=1 for how many customers pay now "
-        "(total_count). Answer with a few lines and one small table; say what the data could not tell."
+        f"Review {period} for this Polar organization against the month before. Call get_metrics with "
+        "monthly_recurring_revenue, revenue, net_revenue, new_subscriptions and active_subscriptions by "
+        "month over both months. Use query_customers for the month's paid orders by product (the orders "
+        "table: SUM(net_amount) by product) and the customers created that month. Answer in a few lines "
+        "and one small table, and say what the data could not tell."
     )
 
 
@@ -36,11 +33,11 @@ def churn_review(
 ) -> str:
     span = months or 3
     return (
-        f"Review customer churn for this Polar organization over the last {span} months. Use {_TABLES}: "
-        "count the subscriptions canceled or ended in each month next to those started, and name the "
-        "products they were on. Call list_customers with active=true and limit=1 for the active count "
-        "today (total_count), and get_customer for the three largest lost customers to read their "
-        "cancellation details. Answer with the churn rate per month and what stands out."
+        f"Review customer churn for this Polar organization over the last {span} months. Call get_metrics "
+        "with churn_rate, canceled_subscriptions, new_subscriptions and active_subscriptions by month. Use "
+        "query_customers for the subscriptions canceled or ended in that time (the subscriptions table) by "
+        "product and cancellation_reason, and call get_customer for the three largest lost customers. "
+        "Answer with the churn per month, its main reasons, and what stands out."
     )
 
 

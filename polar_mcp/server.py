@@ -41,8 +41,10 @@ from polar_mcp.views import apps_extension, tool_meta
 
 __all__ = [
     "CACHE_HINTS",
+    "CACHE_TTL_MS",
     "INSTRUCTIONS",
     "MAX_RESULT_CHARS",
+    "RESULT_SIZE_KEY",
     "CallerLink",
     "PolarMCPServer",
     "build_server",

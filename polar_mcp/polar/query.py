@@ -21,6 +21,7 @@ __all__ = [
     "CustomerQuery",
     "MetadataFilter",
     "MetadataKey",
+    "MetadataScalar",
     "MetadataValue",
     "ResponseFormat",
     "SortKey",

@@ -22,7 +22,7 @@ from polar_mcp.polar.query import (
     MAX_SORT_KEYS,
     CustomerQuery,
     MetadataKey,
-    MetadataValue,
+    MetadataScalar,
     ResponseFormat,
     SortKey,
 )
@@ -62,9 +62,9 @@ ARGUMENT_HINTS: dict[str, str] = {
     "query": "a non-empty search text (matches name, email or external ID)",
     "active": "true or false",
     "metadata": (
-        f'a list of up to {MAX_METADATA_KEYS} conditions {{"key": ..., "value": ...}}, each key once, '
-        f"non-empty and without brackets; a value is a string (up to {MAX_METADATA_TEXT} characters), "
-        f"integer or boolean, or a list of 1 to {MAX_METADATA_VALUES} of those (a list means OR), e.g. "
+        f'a list of up to {MAX_METADATA_KEYS} conditions {{"key": ..., "value": [...]}}, each key once, '
+        f"non-empty and without brackets; a value is a list of 1 to {MAX_METADATA_VALUES} strings (up to "
+        f"{MAX_METADATA_TEXT} characters), integers or booleans, any of which matches, e.g. "
         '[{"key": "plan", "value": ["pro", "team"]}]; nested objects are not allowed'
     ),
     "sorting": f"a list of up to {MAX_SORT_KEYS} of created_at, -created_at, email, -email, name, -name",
@@ -98,15 +98,35 @@ def _undescribed(schema: dict[str, Any]) -> None:
     schema.pop("description", None)
 
 
+def _listed(value: Any) -> Any:
+    """One value, as earlier releases accepted, read as the one-item list it means."""
+    return value if isinstance(value, list) else [value]
+
+
+def _closed_unpublished(schema: dict[str, Any]) -> None:
+    _undescribed(schema)
+    schema.pop("additionalProperties", None)
+
+
 class MetadataCondition(BaseModel):
-    """One metadata condition: a key, and the value it must have (of a list, any one)."""
+    """One metadata condition: a key, and the values it may have (any one of them matches)."""
 
     # A list of these rather than an object keyed by metadata key: strict function calling (OpenAI's)
     # accepts only objects whose properties are all named, so an open object could not be converted.
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_undescribed)
+    # Other keys are refused here, but not in the published schema: google-genai's MCP path fails on an
+    # `additionalProperties: false`, and strict converters add it themselves.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_closed_unpublished)
 
     key: MetadataKey
-    value: MetadataValue
+    value: Annotated[
+        list[MetadataScalar],
+        BeforeValidator(_listed),
+        Field(min_length=1, max_length=MAX_METADATA_VALUES),
+    ]
+
+    def query_value(self) -> MetadataScalar | list[MetadataScalar]:
+        """The value as the query takes it: one value alone, several as a list (OR)."""
+        return self.value[0] if len(self.value) == 1 else self.value
 
 
 def _conditions(value: Any) -> Any:
@@ -207,7 +227,7 @@ async def list_customers(
         email=email,
         query=query,
         active=active,
-        metadata={condition.key: condition.value for condition in metadata or ()},
+        metadata={condition.key: condition.query_value() for condition in metadata or ()},
         sorting=tuple(sorting or ()),
         page=page,
         limit=limit,

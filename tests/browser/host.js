@@ -25,10 +25,16 @@ const calls = []; // the tools/call requests views made, in order
 const context = []; // the texts views put in the model's context (ui/update-model-context)
 let client;
 
+// The server is this page's own /mcp, or the one `?server=` names (another origin: CORS), with the
+// bearer token `?token=` gives, as a hosted chat client sends it.
 async function connect() {
   if (client) return client;
+  const query = new URLSearchParams(location.search);
+  const token = query.get("token");
+  const requestInit = token ? { headers: { Authorization: `Bearer ${token}` } } : undefined;
   client = new Client({ name: "polar-mcp test host", version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", location.href)));
+  const url = new URL(query.get("server") ?? "/mcp", location.href);
+  await client.connect(new StreamableHTTPClientTransport(url, { requestInit }));
   return client;
 }
 
