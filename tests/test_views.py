@@ -62,7 +62,7 @@ async def test_each_tool_declares_its_view_and_the_server_advertises_apps(server
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         capabilities = client.server_capabilities
     for name, view in TOOL_VIEWS.items():
-        assert tools[name].meta == {"ui": {"resourceUri": view.uri}}
+        assert (tools[name].meta or {})["ui"] == {"resourceUri": view.uri}
     assert capabilities is not None and capabilities.extensions is not None
     assert EXTENSION_ID in capabilities.extensions
 
