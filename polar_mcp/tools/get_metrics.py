@@ -34,7 +34,8 @@ SCOPE_HELP = (
     "they are."
 )
 DESCRIPTION = f"""Polar's own dashboard figures per period, by its definitions (US dollars; MRR without \
-trials, with past-due). metrics: Polar's slugs, e.g. monthly_recurring_revenue, churn_rate, revenue, \
+trials, with past-due).
+metrics: Polar's slugs, e.g. monthly_recurring_revenue, churn_rate, revenue, \
 net_revenue, active_subscriptions, new_subscriptions, canceled_subscriptions, ltv. Default: \
 {", ".join(DEFAULT_METRICS)}, last {DEFAULT_MONTHS} months by month."""
 
