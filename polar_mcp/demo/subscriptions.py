@@ -314,7 +314,7 @@ def customer_subscriptions(
                 kind=kind,
                 start=start,
                 anchor=anchor,
-                recent=rng.random() < 0.4,
+                recent=rng.random() < 0.25,
             )
         ]
     plan = str(plan)
