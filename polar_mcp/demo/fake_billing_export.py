@@ -49,6 +49,7 @@ __all__ = [
     "SUBSCRIPTION_STATUSES",
     "BillingData",
     "CSVStream",
+    "Respond",
     "order_row",
     "orders_export",
     "subscription_row",

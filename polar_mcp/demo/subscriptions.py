@@ -5,7 +5,7 @@ included, which the API object does not show). `draw_subscription` places one re
 data describes (`anchor`, see `periods.py`): live ones have a current period around it, trials end in
 the coming days, ended ones ended before it. `customer_subscriptions` is the demo organization's rule:
 customers on a paid plan (`pro`, `team`, `enterprise`, from metadata `plan`) have an active, trialing or
-past-due subscription, some also an older ended one; a quarter of the others once paid and canceled.
+past-due subscription, some also an older ended one; more than half of the others once paid and canceled.
 Everything derives from the customer's ID, metadata and signup time, and from the anchor.
 """
 
@@ -264,7 +264,8 @@ def _ended(
     record.customer_cancellation_reason = _reason(rng)
     record.customer_cancellation_comment = _comment(rng)
     if not immediately and boundaries >= 1:
-        periods = boundaries if recent else rng.randint(1, boundaries)
+        # Most customers who leave do so in their first months.
+        periods = boundaries if recent else min(boundaries, 1 + int(rng.expovariate(1 / 3)))
         record.current_period_start = period_start(base, interval, count, periods - 1)
         record.current_period_end = period_start(base, interval, count, periods)
         spent = record.current_period_end - record.current_period_start
@@ -272,7 +273,7 @@ def _ended(
         record.cancel_at_period_end = True
         record.ends_at = record.ended_at = record.current_period_end
         return
-    periods = max(0, boundaries) if recent else rng.randint(0, max(0, boundaries))
+    periods = max(0, boundaries) if recent else min(max(0, boundaries), int(rng.expovariate(1 / 3)))
     record.current_period_start = period_start(base, interval, count, periods)
     record.current_period_end = period_start(base, interval, count, periods + 1)
     latest = min(record.current_period_end, anchor - _HOUR)
@@ -300,7 +301,7 @@ def customer_subscriptions(
     created = parse_api_time(customer["created_at"])
     country = (customer.get("billing_address") or {}).get("country")
     if plan not in PAID_PLANS:
-        if rng.random() >= 0.25:
+        if rng.random() >= 0.6:
             return []
         # Some free customers once paid: a canceled subscription counts nowhere now.
         product = products["pro_legacy" if rng.random() < 0.4 else "pro_monthly"]
@@ -314,7 +315,7 @@ def customer_subscriptions(
                 kind=kind,
                 start=start,
                 anchor=anchor,
-                recent=rng.random() < 0.25,
+                recent=rng.random() < 0.05,
             )
         ]
     plan = str(plan)
@@ -333,7 +334,7 @@ def customer_subscriptions(
     roll = rng.random()
     kind = (
         "active"
-        if roll < 0.62
+        if roll < 0.66
         else "canceling"
         if roll < 0.7
         else "trialing"
@@ -346,7 +347,7 @@ def customer_subscriptions(
         kind = "active"
     subscriptions: list[SubscriptionRecord] = []
     floor = created
-    if rng.random() < 0.12:
+    if rng.random() < 0.25:
         # An earlier subscription, canceled before this one began.
         earlier = products["pro_legacy" if plan == "pro" else "pro_monthly"]
         previous = draw_subscription(
