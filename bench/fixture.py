@@ -15,10 +15,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar, Receive, Scope, Send, asgi_app
+from polar_mcp.demo.ledger import SampleBilling, sample_billing
 from polar_mcp.demo.organization import sample_customers
 
 __all__ = ["STATS_PATH", "Dataset", "FakeServer", "serve_fake"]
@@ -57,8 +59,8 @@ class FakeServer:
 
 
 @contextmanager
-def serve_fake(dataset: Dataset) -> Iterator[FakeServer]:
-    """Start the fake in a subprocess, yield once it listens, stop it on exit."""
+def serve_fake(dataset: Dataset, *extra: str) -> Iterator[FakeServer]:
+    """Start the fake in a subprocess (`extra`: more of its arguments), yield once it listens, stop it."""
     command = [
         sys.executable,
         "-m",
@@ -69,6 +71,7 @@ def serve_fake(dataset: Dataset) -> Iterator[FakeServer]:
         str(dataset.seed),
         "--team-share",
         str(dataset.team_share),
+        *extra,
     ]
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -84,6 +87,16 @@ def serve_fake(dataset: Dataset) -> Iterator[FakeServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def billing_for(customers: list[dict[str, Any]], args: argparse.Namespace) -> SampleBilling | None:
+    """The benchmark organization's billing the arguments ask for, or None for the demo rule."""
+    if args.subscriptions is None and args.orders is None:
+        return None
+    as_of = datetime.fromisoformat(args.as_of).replace(tzinfo=UTC) if args.as_of else None
+    return sample_billing(
+        customers, as_of, products=args.products, subscriptions=args.subscriptions, orders=args.orders
+    )
 
 
 def _with_stats(fake: FakePolar) -> Any:
@@ -112,11 +125,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=Dataset.seed)
     parser.add_argument("--team-share", type=float, default=Dataset.team_share)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--subscriptions", type=int, help="a benchmark organization's billing: this many")
+    parser.add_argument("--orders", type=int, help="orders of that billing")
+    parser.add_argument("--products", type=int, help="products of that billing")
+    parser.add_argument("--as-of", help="the day the billing describes (ISO date; default today)")
     args = parser.parse_args(argv)
 
     import uvicorn
 
-    fake = FakePolar(Dataset(args.customers, args.seed, args.team_share).generate())
+    customers = Dataset(args.customers, args.seed, args.team_share).generate()
+    fake = FakePolar(customers, billing=billing_for(customers, args))
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say so, and without it
     # every response under 64 KB waits ~40 ms on Nagle plus delayed ACK, swamping what we measure.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

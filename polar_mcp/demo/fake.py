@@ -1,10 +1,12 @@
-"""The fake Polar: Polar's customer API and its export, in-process and faithful to their contract.
+"""The fake Polar: Polar's customer, billing and metrics API, in-process and faithful to their contract.
 
 It serves demo mode through `httpx.MockTransport(FakePolar(...))`, the tests in-process and over
 real HTTP (`asgi_app`), and the benchmarks. It filters, sorts, pages, authenticates and fails the
 way Polar does, records every request, and replays injected faults. In `strict` mode it refuses
 parameters Polar does not define, which real Polar would silently ignore. This module serves the
-customer list; `fake_read.py` the single customer, its state and the product list.
+customer list; `fake_read.py` the single customer, its state and the product list; `fake_export.py`
+the customers export; `fake_billing_export.py` the subscriptions and orders exports; `fake_metrics.py`
+the metrics. The billing is the sample organization's on the day `as_of` describes (today's by default).
 """
 
 from __future__ import annotations
@@ -17,13 +19,33 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
 
-from polar_mcp.demo.billing import ACTIVE_STATUSES, DerivedHoldings, Holdings, holdings_of, sample_products
+from polar_mcp.demo.billing import (
+    ACTIVE_STATUSES,
+    BillingHoldings,
+    DerivedHoldings,
+    Holdings,
+    holdings_of,
+    sample_products,
+)
+from polar_mcp.demo.fake_billing_export import (
+    ORDER_SCOPES,
+    ORDERS_EXPORT_PATH,
+    SUBSCRIPTION_SCOPES,
+    SUBSCRIPTIONS_EXPORT_PATH,
+    Respond,
+    orders_export,
+    subscriptions_export,
+)
 from polar_mcp.demo.fake_export import EXPORT_PATH, export_response
+from polar_mcp.demo.fake_metrics import LIMITS_PATH, METRICS_PATH, METRICS_SCOPES, limits, metrics
 from polar_mcp.demo.fake_read import CUSTOMER_SCOPES, route_read
+from polar_mcp.demo.ledger import SampleBilling, sample_billing
+from polar_mcp.demo.periods import anchor_of
 
 __all__ = ["DEFAULT_TOKEN", "FakePolar", "Fault", "asgi_app"]
 
@@ -35,6 +57,29 @@ _METADATA_KEY = re.compile(r"^metadata\[([^\[\]]+)\]$")
 BODY_CHUNK = 64 * 1024
 _TRUE = {"true", "1", "yes", "on", "t", "y"}
 _FALSE = {"false", "0", "no", "off", "f", "n"}
+_REDIRECTED = ("/v1/customers", "/v1/products", "/v1/metrics")
+DEFAULT_SCOPES = frozenset(
+    {"customers:read", "products:read", "subscriptions:read", "orders:read", "metrics:read"}
+)
+"""What the default token may do: read everything the fake serves."""
+
+BillingAnswer = Callable[[Any, str, list[tuple[str, str]], bool, Respond], httpx.Response]
+
+
+@dataclass(frozen=True)
+class BillingRoute:
+    """A billing path: the scopes it needs (any of them) and what answers it."""
+
+    scopes: frozenset[str]
+    answer: BillingAnswer
+
+
+BILLING_ROUTES: dict[str, BillingRoute] = {
+    SUBSCRIPTIONS_EXPORT_PATH: BillingRoute(SUBSCRIPTION_SCOPES, subscriptions_export),
+    ORDERS_EXPORT_PATH: BillingRoute(ORDER_SCOPES, orders_export),
+    METRICS_PATH: BillingRoute(METRICS_SCOPES, metrics),
+    LIMITS_PATH: BillingRoute(METRICS_SCOPES, limits),
+}
 
 
 @dataclass
@@ -56,10 +101,13 @@ class Grant:
 
 
 class FakePolar:
-    """Call it with an `httpx.Request`; it answers like Polar's customer API.
+    """Call it with an `httpx.Request`; it answers like Polar's API.
 
-    Billing (`holdings`, by customer ID) and `products` default to the sample organization's, derived
-    from the customers; tests may edit both in place.
+    `billing` (subscriptions, orders, products: exports and metrics) defaults to the sample
+    organization's on `as_of`'s date (today's when `None`), derived from the customers as they are when
+    first needed, and again when the list gains or loses customers. `holdings` (the customer state, by
+    customer ID) and `products` (the product list) default to the billing's; tests may edit all of them
+    in place.
     """
 
     def __init__(
@@ -71,13 +119,27 @@ class FakePolar:
         rate_limit: int | None = None,
         holdings: dict[str, Holdings] | None = None,
         products: list[dict[str, Any]] | None = None,
+        as_of: datetime | None = None,
+        billing: SampleBilling | None = None,
     ) -> None:
         # A private copy: tests edit customers in place, and the source list may be shared.
         self.customers = [copy.deepcopy(c) for c in customers if c.get("deleted_at") is None]
         organization = self.customers[0]["organization_id"] if self.customers else str(uuid.uuid4())
-        self.holdings = holdings if holdings is not None else DerivedHoldings(self.customers)
-        self.products = products if products is not None else sample_products(organization)
-        default = Grant(organization, frozenset({"customers:read", "products:read"}))
+        self.as_of = anchor_of(as_of if billing is None else billing.anchor)
+        self._billing = billing
+        self._billing_given = billing is not None
+        self._derived_for: tuple[str, ...] = ()
+        if holdings is None:
+            holdings = (
+                BillingHoldings(billing)
+                if billing is not None
+                else DerivedHoldings(self.customers, self.as_of)
+            )
+        self.holdings = holdings
+        if products is None:
+            products = billing.products if billing is not None else sample_products(organization)
+        self.products = products
+        default = Grant(organization, DEFAULT_SCOPES)
         self.tokens = tokens if tokens is not None else {DEFAULT_TOKEN: default}
         self.strict = strict
         self.rate_limit = rate_limit
@@ -87,6 +149,22 @@ class FakePolar:
     def fail_next(self, *faults: Fault) -> None:
         """Queue faults; each answers one request, in order, before normal service resumes."""
         self.faults.extend(faults)
+
+    @property
+    def billing(self) -> SampleBilling:
+        """The organization's subscriptions, orders and products, as the exports and metrics see them."""
+        if self._billing is not None and self._billing_given:
+            return self._billing
+        ids = tuple(customer["id"] for customer in self.customers)
+        if self._billing is None or ids != self._derived_for:
+            self._billing = sample_billing(self.customers, self.as_of)
+            self._derived_for = ids
+        return self._billing
+
+    @billing.setter
+    def billing(self, value: SampleBilling) -> None:
+        self._billing = value
+        self._billing_given = True
 
     @property
     def queries(self) -> list[str]:
@@ -100,14 +178,15 @@ class FakePolar:
             if fault.error is not None:
                 raise fault.error("injected fault", request=request)
             return _response(fault.status, fault.body, fault.headers)
-        if request.url.path in ("/v1/customers", "/v1/products"):
+        if request.url.path in _REDIRECTED:
             return httpx.Response(
                 307, headers={"Location": str(request.url.copy_with(path=request.url.path + "/"))}
             )
         # Routing reads the raw path: an external ID may hold an encoded '/', '?' or '#'.
         raw_path = request.url.raw_path.decode("ascii").partition("?")[0]
         read = route_read(raw_path)
-        known = read is not None or request.url.path in ("/v1/customers/", EXPORT_PATH)
+        billing = BILLING_ROUTES.get(raw_path)
+        known = read is not None or billing is not None or request.url.path in ("/v1/customers/", EXPORT_PATH)
         if not known or request.method != "GET":
             return _response(404 if request.method == "GET" else 405, {"detail": "Not Found"})
         version = request.headers.get("polar-version")
@@ -115,9 +194,13 @@ class FakePolar:
             return _response(404, {"detail": "Not Found"})
         if self.rate_limit is not None and len(self.requests) > self.rate_limit:
             return _response(429, None, {"Retry-After": "60"})
-        grant_or_error = self._authenticate(request, read.scopes if read else CUSTOMER_SCOPES)
+        scopes = read.scopes if read else billing.scopes if billing else CUSTOMER_SCOPES
+        grant_or_error = self._authenticate(request, scopes)
         if isinstance(grant_or_error, httpx.Response):
             return grant_or_error
+        if billing is not None:
+            params = list(request.url.params.multi_items())
+            return billing.answer(self, grant_or_error.organization_id, params, self.strict, _response)
         if read is not None:
             status, body = read.answer(
                 self, grant_or_error.organization_id, list(request.url.params.multi_items()), self.strict
@@ -343,11 +426,8 @@ def asgi_app(fake: FakePolar) -> Callable[[Scope, Receive, Send], Awaitable[None
             }
         )
         # In pieces, as a streamed response arrives: a large export must not come as one block.
-        content = response.content
-        for start in range(0, max(len(content), 1), BODY_CHUNK):
-            more = start + BODY_CHUNK < len(content)
-            await send(
-                {"type": "http.response.body", "body": content[start : start + BODY_CHUNK], "more_body": more}
-            )
+        for chunk in response.iter_bytes(BODY_CHUNK):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     return app

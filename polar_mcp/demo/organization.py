@@ -2,8 +2,8 @@
 
 The same generator feeds demo mode, the tests and the benchmarks, so all three see data shaped like
 Polar's: team customers without email, customers without billing address, metadata of every kind.
-Subscriptions, benefit grants and meters (`sample_holdings`) and the product catalogue
-(`sample_products`) live in `polar_mcp.demo.billing`.
+Their billing lives beside: the catalogue in `catalogue.py`, subscriptions and orders in `ledger.py`
+(`sample_billing`), and the customer state's view of them (`sample_holdings`) in `billing.py`.
 """
 
 from __future__ import annotations

@@ -167,6 +167,9 @@ class TableParser(Generic[Row]):
         """Parse what is left at the end of the body (a last record may lack its line break)."""
         self._pending += self._decoder.decode(b"", final=True)
         records = self._take_records()
+        # Lines still held back at the end follow a stray quote: drop one line at a time and read on.
+        while self._columns is not None and "\n" in self._pending.rstrip("\r\n"):
+            records += self._skip_line()
         if self._pending.strip():
             records.append(self._pending)
         self._pending = ""
@@ -203,6 +206,9 @@ class TableParser(Generic[Row]):
 
     def _parse(self, records: list[str]) -> list[Row]:
         customers: list[Row] = []
+        if any(len(record) > MAX_RECORD_CHARS for record in records):
+            # A whole record longer than any of Polar's is left out, as a malformed row.
+            records = self._without_long(records)
         if self._secret and any(mentions(record, self._secret) for record in records):
             records = [redact(record, self._secret) for record in records]
         reader = csv.reader(records)
@@ -225,6 +231,16 @@ class TableParser(Generic[Row]):
                 self._count_malformed()
         self.stats.customers += len(customers)
         return customers
+
+    def _without_long(self, records: list[str]) -> list[str]:
+        kept = []
+        for index, record in enumerate(records):
+            if len(record) <= MAX_RECORD_CHARS or (index == 0 and self._columns is None):  # the header
+                kept.append(record)
+            else:
+                self._line += 1
+                self._count_malformed()
+        return kept
 
     def _read_header(self, fields: list[str]) -> None:
         names = [name.strip().lower() for name in fields]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 from mcp_types import CallToolResult, ToolAnnotations
 
@@ -32,6 +33,8 @@ class ToolContext:
     polar: PolarClient
     snapshots: SnapshotStore
     config_error: ConfigError | None = None
+    today: Callable[[], date] = field(default=lambda: datetime.now(UTC).date())
+    """The day it is, UTC: what default date ranges end with."""
 
     @property
     def notice(self) -> str | None:

@@ -4,7 +4,7 @@ period, as Polar computes them, in one call: its arguments, its function, its ou
 from __future__ import annotations
 
 import difflib
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
@@ -34,7 +34,8 @@ SCOPE_HELP = (
     "they are."
 )
 DESCRIPTION = f"""Polar's own dashboard figures per period, by its definitions (US dollars; MRR without \
-trials, with past-due). metrics: Polar's slugs, e.g. monthly_recurring_revenue, churn_rate, revenue, \
+trials, with past-due).
+metrics: Polar's slugs, e.g. monthly_recurring_revenue, churn_rate, revenue, \
 net_revenue, active_subscriptions, new_subscriptions, canceled_subscriptions, ltv. Default: \
 {", ".join(DEFAULT_METRICS)}, last {DEFAULT_MONTHS} months by month."""
 
@@ -87,7 +88,7 @@ async def get_metrics(
 ) -> Annotated[CallToolResult, MetricsAnswer]:
     """Polar's own figures per period: MRR, churn, revenue and the other dashboard metrics."""
     slugs = _checked_slugs(metrics or list(DEFAULT_METRICS))
-    today = datetime.now(UTC).date()
+    today = context.today()
     end = end_date or today
     start = start_date or _months_before(end, DEFAULT_MONTHS)
     step: Interval = interval or "month"
