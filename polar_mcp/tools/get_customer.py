@@ -57,9 +57,7 @@ CUSTOMER_FIELDS = ("id", "name", "email", "external_id", "type", "country", "cre
 
 
 # The keys of each item are listed in the README; here only what a reader of the values must know.
-CARD_SCHEMA_DESCRIPTION = (
-    "Amounts in minor units, prices as text; benefits grouped by type; dates are UTC days."
-)
+CARD_SCHEMA_DESCRIPTION = "Amounts in minor units; dates are UTC days."
 
 
 class CustomerCard(BaseModel):

@@ -35,9 +35,8 @@ SCOPE_HELP = (
 )
 DESCRIPTION = f"""Polar's own dashboard figures per period, by its definitions (US dollars; MRR without \
 trials, with past-due).
-metrics: Polar's slugs, e.g. monthly_recurring_revenue, churn_rate, revenue, \
-net_revenue, active_subscriptions, new_subscriptions, canceled_subscriptions, ltv. Default: \
-{", ".join(DEFAULT_METRICS)}, last {DEFAULT_MONTHS} months by month."""
+metrics: Polar's slugs, e.g. monthly_recurring_revenue, churn_rate, revenue, net_revenue, ltv. Default: \
+MRR, active subscriptions, churn rate, revenue, last {DEFAULT_MONTHS} months (to today) by month."""
 
 ARGUMENT_HINTS: dict[str, str] = {
     "metrics": f"a list of up to {MAX_METRICS} of Polar's metric slugs, such as monthly_recurring_revenue",
@@ -78,13 +77,13 @@ async def get_metrics(
     context: ToolContext,
     metrics: Annotated[list[str] | None, Field(min_length=1, max_length=MAX_METRICS)] = None,
     start_date: date | None = None,
-    end_date: Annotated[date | None, Field(description="Last day; default today.")] = None,
-    interval: Annotated[Interval | None, Field(description="Default month.")] = None,
+    end_date: date | None = None,
+    interval: Interval | None = None,
     product_id: Annotated[
         list[UUID] | None,
-        Field(min_length=1, max_length=MAX_PRODUCTS, description="One figure per product."),
+        Field(min_length=1, max_length=MAX_PRODUCTS, description="A figure per product."),
     ] = None,
-    timezone: Annotated[str | None, Field(min_length=1, max_length=64, description="IANA zone.")] = None,
+    timezone: Annotated[str | None, Field(max_length=64, description="IANA zone.")] = None,
 ) -> Annotated[CallToolResult, MetricsAnswer]:
     """Polar's own figures per period: MRR, churn, revenue and the other dashboard metrics."""
     slugs = _checked_slugs(metrics or list(DEFAULT_METRICS))

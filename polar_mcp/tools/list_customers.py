@@ -48,7 +48,7 @@ TYPE_ABBREVIATIONS = {"individual": ""}
 SEPARATOR = "\t"
 # A space next to another, or at either end of a cell, is what `cell` would remove.
 _UNTIDY_PAIRS = ("  ", " \t", "\t ", " \n", "\n ")
-DESCRIPTION = """List and search the customers of the Polar organization, one page at a time.
+DESCRIPTION = """List and search the organization's customers, a page at a time.
 
 Use limit=100 to read many; a partial page ends with the next call. Rows are tab-separated, columns \
 in the order of fields' values: by default all but id, which ends a row only when email and \
@@ -160,7 +160,7 @@ class CustomerPage(BaseModel):
     # Plain objects, documented in words: a typed item schema made every MCP client spend ~7 ms
     # validating a 100-customer page against nested anyOf rules, more than our own work. Checked, not
     # copied, when the SDK validates a result.
-    customers: list[InstanceOf[dict[str, Any]]] = Field(description="Concise records or Polar's own objects.")
+    customers: list[InstanceOf[dict[str, Any]]]
     page: int
     limit: int
     total_count: int
@@ -187,18 +187,16 @@ async def list_customers(
         Field(
             min_length=1,
             max_length=500,
-            description="Part of a name, billing name or email, or an external ID's start (usr_42).",
+            description="Part of a name or email, or an external ID's start.",
         ),
     ] = None,
     active: Annotated[
         bool | None,
-        Field(description="true: has an active, trialing or past-due subscription."),
+        Field(description="Has an active, trialing or past-due subscription."),
     ] = None,
     metadata: Annotated[
         MetadataConditions | None,
-        Field(
-            description='e.g. [{"key": "plan", "value": ["pro", "team"]}]: any listed value; all must match.'
-        ),
+        Field(description='e.g. [{"key": "plan", "value": ["pro", "team"]}]; all must match.'),
     ] = None,
     sorting: Annotated[
         Annotated[list[SortKey], Field(max_length=MAX_SORT_KEYS)] | None,

@@ -34,9 +34,9 @@ SEPARATOR = "\t"
 _CLEANED_CHARS = MAX_CELL_CHARS * 4
 
 DESCRIPTION = f"""Read-only SQLite SELECT over snapshots of the organization's customers, subscriptions, \
-orders and products (Polar's exports; only the tables a statement reads are loaded).
+orders and products.
 customers: id, external_id, created_at, email, email_domain, name, tax_id, address_line1, address_line2, \
-city, state, postal_code, country (alpha-2), metadata (JSON).
+city, state, postal_code, country, metadata (JSON).
 subscriptions: customer_id, email, customer_name, product_id, product, status, amount, net_amount, currency, \
 recurring_interval (day/week/month/year), interval_count, seats, discount, started_at, current_period_start, \
 current_period_end, trial_start, trial_end, cancel_at_period_end (0/1), canceled_at, ends_at, ended_at, \
@@ -45,9 +45,8 @@ orders: customer_id, email, customer_name, billing_name, product_id, product, cr
 billing_reason, subtotal_amount, discount_amount, tax_amount, total_amount, net_amount, refunded_amount, \
 currency, invoice_number, billing_country.
 products: id, name, recurring_interval, interval_count, is_archived (0/1), created_at, prices (JSON).
-Amounts are integer minor units (cents; yen for jpy); times ISO UTC. Every status is kept. customer_id and \
-product_id are NULL where no single customer has the email or product the name. \
-E.g. strftime('%Y-%m', created_at); json_extract(metadata, '$.plan'). Max {MAX_ROWS} rows."""
+Amounts in minor units (cents; yen for jpy); times ISO UTC; every status kept. customer_id and \
+product_id are NULL where no single customer has the email or product the name. Max {MAX_ROWS} rows."""
 
 ARGUMENT_HINTS: dict[str, str] = {
     "sql": f"one SELECT or WITH ... SELECT statement on the snapshot's tables, at most {MAX_SQL_CHARS:,} "

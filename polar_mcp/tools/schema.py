@@ -46,6 +46,8 @@ def lean_schema(schema: Any, *, drop: frozenset[str] = frozenset()) -> Any:
     for key, value in schema.items():
         if key in drop or (key == "title" and isinstance(value, str)):
             continue  # a derived title, or a keyword left out on purpose
+        if key in ("minimum", "maximum") and value in (2**53, -(2**53)):
+            continue  # JSON's safe-integer range: what every client's integers hold; still checked here
         if key in _LITERALS:
             lean[key] = value  # data, kept as it is
         elif key in _SCHEMA_MAPS and isinstance(value, dict):
