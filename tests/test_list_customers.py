@@ -90,7 +90,6 @@ async def test_schemas_carry_no_derived_titles_and_every_optional_argument_accep
             {
                 "description": "Exact email, case-insensitive.",
                 "type": "string",
-                "minLength": 1,
                 "maxLength": 320,
             },
             {"type": "null"},
@@ -577,3 +576,11 @@ async def test_a_mistyped_tool_name_names_the_tools_that_exist(server: PolarMCPS
             result = await client.call_tool("list_customer", {})
     assert result.is_error
     assert text_of(result).startswith("Unknown tool 'list_customer'. This server's tools are: list_customers")
+
+
+async def test_an_empty_text_the_published_schema_no_longer_forbids_is_still_refused(
+    server: PolarMCPServer,
+) -> None:
+    # "Not empty" is left out of the published schema (it tells a model nothing), never out of the checks.
+    result = await call(server, {"email": ""})
+    assert result.is_error and "Invalid argument email" in text_of(result)

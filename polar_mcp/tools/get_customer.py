@@ -30,8 +30,7 @@ NAME = "get_customer"
 TITLE = "Get one Polar customer"
 IDENTIFIERS = ("id", "external_id", "email")
 MAX_EMAIL_MATCHES = 10
-DESCRIPTION = """One customer's profile, subscriptions (price, renewal, cancellation, trial), \
-benefits and meters.
+DESCRIPTION = """One customer's profile, subscriptions, benefits and meters.
 
 Give exactly one of id, external_id or email; list_customers finds partial matches."""
 

@@ -35,8 +35,8 @@ SCOPE_HELP = (
 )
 DESCRIPTION = f"""Polar's own dashboard figures per period, by its definitions (US dollars; MRR without \
 trials, with past-due).
-metrics: Polar's slugs, e.g. monthly_recurring_revenue, churn_rate, revenue, net_revenue, ltv. Default: \
-MRR, active subscriptions, churn rate, revenue, last {DEFAULT_MONTHS} months (to today) by month."""
+metrics: Polar's slugs such as monthly_recurring_revenue, churn_rate, net_revenue, ltv. Default: MRR, \
+active subscriptions, churn rate, revenue; {DEFAULT_MONTHS} months by month."""
 
 ARGUMENT_HINTS: dict[str, str] = {
     "metrics": f"a list of up to {MAX_METRICS} of Polar's metric slugs, such as monthly_recurring_revenue",
@@ -83,7 +83,7 @@ async def get_metrics(
         list[UUID] | None,
         Field(min_length=1, max_length=MAX_PRODUCTS, description="A figure per product."),
     ] = None,
-    timezone: Annotated[str | None, Field(max_length=64, description="IANA zone.")] = None,
+    timezone: Annotated[str | None, Field(max_length=64)] = None,
 ) -> Annotated[CallToolResult, MetricsAnswer]:
     """Polar's own figures per period: MRR, churn, revenue and the other dashboard metrics."""
     slugs = _checked_slugs(metrics or list(DEFAULT_METRICS))

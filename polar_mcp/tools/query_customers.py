@@ -87,7 +87,7 @@ async def query_customers(
         Field(max_length=MAX_SQL_CHARS, description="One SELECT or WITH ... SELECT."),
     ],
     refresh: Annotated[bool, Field(description="Take a new snapshot.")] = False,
-    organization_id: Annotated[UUID | None, Field(description="Narrow to one organization.")] = None,
+    organization_id: Annotated[UUID | None, Field(description="One organization.")] = None,
 ) -> Annotated[CallToolResult, QueryAnswer]:
     """Run one read-only SQL statement over snapshots of the tables it reads."""
     store = context.snapshots

@@ -48,6 +48,8 @@ def lean_schema(schema: Any, *, drop: frozenset[str] = frozenset()) -> Any:
             continue  # a derived title, or a keyword left out on purpose
         if key in ("minimum", "maximum") and value in (2**53, -(2**53)):
             continue  # JSON's safe-integer range: what every client's integers hold; still checked here
+        if key in ("minLength", "minItems") and value == 1:
+            continue  # "not empty" tells a model nothing it would not do; still checked here, with a message
         if key in _LITERALS:
             lean[key] = value  # data, kept as it is
         elif key in _SCHEMA_MAPS and isinstance(value, dict):
