@@ -108,8 +108,7 @@ async def run_export(
         print(f"error: {exc}", file=stderr)
         return 1
     except OSError as exc:  # disk full, no permission, a missing folder
-        where = output if output is not None else "standard output"
-        print(f"error: cannot write {where}: {exc.strerror or type(exc).__name__}.", file=stderr)
+        print(_cannot_write(output, exc), file=stderr)
         return 1
     finally:
         await client.aclose()
@@ -122,6 +121,11 @@ async def run_export(
     if problems := stats.problems():
         print(f"warning: {problems}", file=stderr)
     return 0
+
+
+def _cannot_write(output: Path | None, exc: OSError) -> str:
+    where = output if output is not None else "standard output"
+    return f"error: cannot write {where}: {exc.strerror or type(exc).__name__}."
 
 
 def _temporary_beside(output: Path) -> Path:
@@ -274,8 +278,7 @@ async def _from_snapshot(
         print(f"error: {exc}", file=stderr)
         return 1
     except OSError as exc:
-        where = output if output is not None else "standard output"
-        print(f"error: cannot write {where}: {exc.strerror or type(exc).__name__}.", file=stderr)
+        print(_cannot_write(output, exc), file=stderr)
         return 1
     finally:
         await client.aclose()
