@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -12,12 +14,19 @@ from bench.plan import Plan
 from bench.report import Section, Target
 from bench.servers import OUR_TOOL, connect, our_server, text_of
 from bench.stats import ENCODING, count_tokens, json_tokens, utf8_len
+from polar_mcp.config import Settings
+from polar_mcp.demo import DEMO_SERVER_URL
 from polar_mcp.demo.billing import STATE_STATUSES, sample_holdings
+from polar_mcp.demo.fake import DEFAULT_TOKEN, FakePolar
+from polar_mcp.demo.organization import demo_customers
+from polar_mcp.server import PolarMCPServer, build_server
 
 __all__ = [
     "CARD_SHARE",
     "DETAILED_SHARE",
     "GET_CUSTOMER_BUDGET",
+    "GET_METRICS_BUDGET",
+    "METRICS_ANSWER_BUDGET",
     "PAGE_SHARES",
     "TOOL_LIST_BUDGET",
     "measure_context",
@@ -31,6 +40,12 @@ TOOL_LIST_BUDGET = 2400
 """Target: tools/list, every tool together, in tokens; every conversation pays it up front."""
 GET_CUSTOMER_BUDGET = 450
 """Target: get_customer's own tools/list entry, in tokens."""
+GET_METRICS_BUDGET = 450
+"""Target: get_metrics' own tools/list entry, in tokens."""
+METRICS_ANSWER_BUDGET = 400
+"""Target: a 12-month get_metrics answer for three metrics, in tokens."""
+METRICS_DAY = datetime(2026, 12, 2, 15, 30, tzinfo=UTC)
+"""The day the metrics answers are measured on: the sample organization's figures grow with the day."""
 CARD_SHARE = 0.25
 """Target: a customer card costs at most this share of the tokens of Polar's raw state JSON."""
 
@@ -40,7 +55,7 @@ async def measure_context(fake: FakeServer, plan: Plan) -> list[Section]:
         tools = await _tool_list(client)
         pages = await _pages(client, fake, plan)
         card = await _card(client, fake)
-    return [tools, pages, card]
+    return [tools, pages, card, await _metrics_answers()]
 
 
 async def _tool_list(client: Client) -> Section:
@@ -58,13 +73,10 @@ async def _tool_list(client: Client) -> Section:
         compact = tool.model_dump_json(by_alias=True, exclude_none=True)
         section.add(tool.name, json_tokens(entry), count_tokens(compact), utf8_len(compact))
         section.figures[f"context.tools_list.{tool.name}.tokens"] = json_tokens(entry)
-        if tool.name == "get_customer":
+        budget = {"get_customer": GET_CUSTOMER_BUDGET, "get_metrics": GET_METRICS_BUDGET}.get(tool.name)
+        if budget is not None:
             section.targets.append(
-                Target(
-                    f"get_customer entry <= {GET_CUSTOMER_BUDGET} tokens",
-                    json_tokens(entry),
-                    GET_CUSTOMER_BUDGET,
-                )
+                Target(f"{tool.name} entry <= {budget} tokens", json_tokens(entry), budget)
             )
     whole = listed.model_dump(mode="json", by_alias=True, exclude_none=True)
     compact = listed.model_dump_json(by_alias=True, exclude_none=True)
@@ -74,6 +86,17 @@ async def _tool_list(client: Client) -> Section:
     section.figures["context.tools_list.compact_tokens"] = count_tokens(compact)
     section.targets.append(
         Target(f"tools/list, every tool <= {TOOL_LIST_BUDGET:,} tokens", total, TOOL_LIST_BUDGET)
+    )
+    # Demo mode publishes each result's sample-data notice too.
+    async with Client(_sample_server(demo=True)) as demo_client:
+        demo_listed = await demo_client.list_tools()
+    demo_whole = demo_listed.model_dump(mode="json", by_alias=True, exclude_none=True)
+    demo_compact = demo_listed.model_dump_json(by_alias=True, exclude_none=True)
+    demo_total = json_tokens(demo_whole)
+    section.add("all, demo mode", demo_total, count_tokens(demo_compact), utf8_len(demo_compact))
+    section.figures["context.tools_list.demo_tokens"] = demo_total
+    section.targets.append(
+        Target(f"tools/list in demo mode <= {TOOL_LIST_BUDGET:,} tokens", demo_total, TOOL_LIST_BUDGET)
     )
     return section
 
@@ -161,6 +184,72 @@ async def _card(client: Client, fake: FakeServer) -> Section:
     }
     section.targets.append(
         Target(f"card <= {CARD_SHARE:.0%} of the raw state's tokens", share * 100, CARD_SHARE * 100, "%")
+    )
+    return section
+
+
+def _sample_server(*, demo: bool) -> PolarMCPServer:
+    """The sample organization on `METRICS_DAY`, served as a merchant's own (`demo` adds the demo notice)."""
+    settings = Settings(access_token=DEFAULT_TOKEN, server_url=DEMO_SERVER_URL, demo=demo)
+    fake = FakePolar(demo_customers(), as_of=METRICS_DAY)
+    built = build_server(settings, transport=httpx.MockTransport(fake))
+    return PolarMCPServer(dataclasses.replace(built.context, today=lambda: METRICS_DAY.date()))
+
+
+async def _metrics_answers() -> Section:
+    section = Section(
+        f"get_metrics answers ({ENCODING} tokens of the text the model reads; the sample organization "
+        f"on {METRICS_DAY.date()})",
+        ["question", "arguments", "tokens", "demo-mode tokens"],
+        notes=[
+            "tokens: as a merchant's server answers (no demo notice); demo-mode tokens: with the",
+            "notice `polar-mcp --demo` starts every answer with. Three biggest products: by the net",
+            "amount of their active subscriptions, found with query_customers as a model would.",
+        ],
+    )
+    this_year = date(METRICS_DAY.year, 1, 1).isoformat()
+    async with Client(_sample_server(demo=False)) as client:
+        biggest = await client.call_tool(
+            "query_customers",
+            {
+                "sql": "SELECT product_id FROM subscriptions WHERE status = 'active' AND product_id IS NOT "
+                "NULL GROUP BY product_id ORDER BY sum(net_amount) DESC LIMIT 3"
+            },
+        )
+    if biggest.is_error or biggest.structured_content is None:
+        raise RuntimeError(f"query_customers failed: {text_of(biggest)[:300]}")
+    products = [row[0] for row in biggest.structured_content["rows"]]
+    questions: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "three_metrics",
+            "three money metrics, 12 months",
+            {"metrics": ["monthly_recurring_revenue", "revenue", "net_revenue"]},
+        ),
+        ("default", "the default set (four metrics), 12 months", {}),
+        ("mrr", "MRR over the last 12 months", {"metrics": ["monthly_recurring_revenue"]}),
+        ("churn", "churn rate by month this year", {"metrics": ["churn_rate"], "start_date": this_year}),
+        (
+            "products",
+            "MRR for each of our three biggest products",
+            {"metrics": ["monthly_recurring_revenue"], "product_id": products},
+        ),
+    ]
+    for key, question, arguments in questions:
+        counts = []
+        for demo in (False, True):
+            async with Client(_sample_server(demo=demo)) as client:
+                text, _ = await _call(client, "get_metrics", arguments)
+            counts.append(count_tokens(text))
+        shown = ", ".join(f"{name}={value}" for name, value in arguments.items()) or "(none)"
+        section.add(question, shown[:60], counts[0], counts[1])
+        section.figures[f"context.metrics.{key}.tokens"] = counts[0]
+        section.figures[f"context.metrics.{key}.demo_tokens"] = counts[1]
+    section.targets.append(
+        Target(
+            f"12-month answer, three metrics <= {METRICS_ANSWER_BUDGET} tokens",
+            section.figures["context.metrics.three_metrics.tokens"],
+            METRICS_ANSWER_BUDGET,
+        )
     )
     return section
 

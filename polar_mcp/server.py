@@ -151,7 +151,7 @@ class PolarMCPServer(MCPServer):
                 tool.name: tool.model_copy(
                     update={
                         "input_schema": lean_arguments(tool.input_schema),
-                        "output_schema": lean_output(tool.output_schema),
+                        "output_schema": lean_output(tool.output_schema, sample=self.context.settings.demo),
                     }
                 )
                 for tool in await super().list_tools()

@@ -145,16 +145,23 @@ async def test_the_text_writes_money_and_percentages_and_says_the_last_period_is
     result = await call(server_for(demo, demo_mode=True), "get_metrics", {})
     lines = text_of(result).splitlines()
     assert lines[0].startswith("DEMO DATA")
-    assert "The last month is still under way" in lines[1]
-    assert lines[2] == "period\tmonthly_recurring_revenue\tactive_subscriptions\tchurn_rate\trevenue"
+    assert lines[1].endswith("2026-01-01 to 2026-12-02; the last month is partial.")
+    assert lines[2] == "month\tmonthly_recurring_revenue\tactive_subscriptions\tchurn_rate\trevenue"
     first = lines[3].split("\t")
     assert first[0] == "2026-01" and first[1].startswith("$") and first[3].endswith("%")
-    assert len(lines) == 3 + 12 + 1 and lines[-1].startswith("Totals")
+    assert len(lines) == 3 + 12 + 1
     structured = result.structured_content
+    label, mrr, *_ = lines[-1].split("\t")
+    assert label.startswith("total") and mrr == shown(
+        structured["totals"]["monthly_recurring_revenue"], "currency"
+    )
     assert structured["columns"][0] == "period" and len(structured["rows"]) == 12
     assert structured["metrics"]["monthly_recurring_revenue"]["type"] == "currency"
     finished = await call(server_for(demo), "get_metrics", {"end_date": "2026-10-31"})
-    assert "still under way" not in text_of(finished)
+    assert (
+        text_of(finished).splitlines()[0]
+        == "By Polar's own definitions, in US dollars, 2025-11-01 to 2026-10-31."
+    )
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from polar_mcp.tools.schema import NULL, lean_arguments, lean_output, lean_schema, nullable
+from polar_mcp.tools.schema import NULL, lean_arguments, lean_output, lean_schema, nullable, sample_notice
 
 STRING = {"type": "string", "maxLength": 3}
 INTEGER = {"type": "integer", "minimum": 0}
@@ -247,6 +247,26 @@ def test_keys_next_to_a_single_use_ref_are_kept_when_it_is_inlined() -> None:
         "type": "object",
         "properties": {"p": {"description": "field", "type": "object", "required": ["a"]}},
     }
+
+
+class Page(BaseModel):
+    total: int
+    notice: str | None = Field(default=None, json_schema_extra=sample_notice)
+
+
+def test_the_sample_notice_is_published_only_by_a_server_serving_sample_data() -> None:
+    schema = Page.model_json_schema()
+    merchant = lean_output(schema)
+    sample = lean_output(schema, sample=True)
+    assert merchant == {"type": "object", "properties": {"total": {"type": "integer"}}, "required": ["total"]}
+    assert sample == {
+        "type": "object",
+        "properties": {"total": {"type": "integer"}, "notice": {"type": "string"}},
+        "required": ["total"],
+    }
+    jsonschema.validate(Page(total=3, notice="DEMO DATA").model_dump(mode="json", exclude_none=True), sample)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"total": 3, "notice": None}, sample)
 
 
 def test_a_tool_without_an_output_schema_keeps_none() -> None:

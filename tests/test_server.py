@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import httpx
+import jsonschema
 import pytest
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
@@ -163,3 +164,25 @@ async def test_every_tool_says_where_the_token_comes_from_and_sends_nothing(
     assert "POLAR_ACCESS_TOKEN on the server, never passed as an argument" in text
     assert "polar_oat_x" not in text
     assert fake.requests == []
+
+
+async def test_the_sample_notice_is_declared_only_where_results_carry_it(fake: FakePolar) -> None:
+    calls: dict[str, dict[str, Any]] = {
+        "list_customers": {"limit": 2},
+        "get_customer": {"email": fake.customers[0]["email"]},
+        "query_customers": {"sql": "SELECT count(*) AS n FROM customers"},
+        "get_metrics": {"metrics": ["orders"]},
+    }
+    for demo in (False, True):
+        async with Client(make_server(fake, demo=demo)) as client:
+            listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+            assert list(listed) == list(calls)
+            for name, arguments in calls.items():
+                schema = listed[name].output_schema
+                assert schema is not None
+                assert ("notice" in schema["properties"]) is demo, name
+                result = await client.call_tool(name, arguments)
+                assert not result.is_error, text_of(result)
+                assert result.structured_content is not None
+                assert ("notice" in result.structured_content) is demo, name
+                jsonschema.validate(result.structured_content, schema)

@@ -21,7 +21,7 @@ from polar_mcp.polar.query import CustomerQuery
 from polar_mcp.tools.base import Tool, ToolContext
 from polar_mcp.tools.money import price
 from polar_mcp.tools.render import cell, metadata_text
-from polar_mcp.tools.schema import text_when_set
+from polar_mcp.tools.schema import sample_notice
 from polar_mcp.views import CUSTOMER_CARD
 
 __all__ = ["CUSTOMER_FIELDS", "NAME", "TOOL", "CustomerCard", "build_card", "get_customer", "render_card"]
@@ -56,7 +56,7 @@ CUSTOMER_FIELDS = ("id", "name", "email", "external_id", "type", "country", "cre
 
 
 # The keys of each item are listed in the README; here only what a reader of the values must know.
-CARD_SCHEMA_DESCRIPTION = "Amounts in minor units; dates are UTC days."
+CARD_SCHEMA_DESCRIPTION = "Amounts in minor units; UTC dates."
 
 
 class CustomerCard(BaseModel):
@@ -71,7 +71,7 @@ class CustomerCard(BaseModel):
     benefits: list[dict[str, Any]]
     meters: list[dict[str, Any]]
     notes: list[str]
-    notice: str | None = Field(default=None, json_schema_extra=text_when_set)
+    notice: str | None = Field(default=None, json_schema_extra=sample_notice)
 
 
 def build_card(

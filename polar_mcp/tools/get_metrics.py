@@ -17,6 +17,7 @@ from polar_mcp.errors import ScopeError
 from polar_mcp.polar.metrics import EARLIEST, METRIC_SLUGS, RANGE_DAYS, ApiMetrics, Interval
 from polar_mcp.tools.base import Tool, ToolContext
 from polar_mcp.tools.render import cell
+from polar_mcp.tools.schema import sample_notice
 from polar_mcp.views import QUERY_CHART
 
 __all__ = ["DEFAULT_METRICS", "NAME", "TOOL", "MetricsAnswer", "get_metrics", "render_metrics"]
@@ -28,6 +29,8 @@ MAX_PRODUCTS = 8
 DEFAULT_METRICS = ("monthly_recurring_revenue", "active_subscriptions", "churn_rate", "revenue")
 DEFAULT_MONTHS = 12
 SEPARATOR = "\t"
+# Polar's totals: a flow (revenue, orders) adds up, a level (MRR, active subscriptions) is its latest value.
+TOTALS_LABEL = "total (sum, or latest for levels like MRR)"
 SCOPE_HELP = (
     "get_metrics needs the metrics:read scope: add it to the token in the Polar dashboard (Settings, then "
     "Developers), put the token in POLAR_ACCESS_TOKEN and restart the MCP server. The other tools work as "
@@ -70,7 +73,7 @@ class MetricsAnswer(BaseModel):
     columns: list[str]
     rows: list[list[Any]]
     totals: dict[str, Any]
-    notice: str = ""
+    notice: str | None = Field(default=None, json_schema_extra=sample_notice)
 
 
 async def get_metrics(
@@ -220,27 +223,27 @@ def _kind(answer: ApiMetrics, slug: str) -> str:
 
 
 def render_metrics(result: dict[str, Any], first: ApiMetrics, *, partial: bool) -> str:
-    """The text the model reads: what the figures are, a header, a row per period, the totals."""
+    """The text the model reads: what the figures are, a header, a row per period, a row of totals."""
     kinds = {slug: info["type"] for slug, info in result["metrics"].items()}
     span = next(iter(result["metrics"].values()))
     column_kinds = [kinds.get(column.rpartition(": ")[2], "scalar") for column in result["columns"][1:]]
     lines = [result["notice"]] if result.get("notice") else []
-    current = f" The last {span['interval']} is still under way: its figures are partial." if partial else ""
+    current = f"; the last {span['interval']} is partial" if partial else ""
     lines.append(
-        f"Polar's own figures, by its definitions, money in US dollars, from {span['start_date']} to "
-        f"{span['end_date']} by {span['interval']}.{current}"
+        f"By Polar's own definitions, in US dollars, {span['start_date']} to {span['end_date']}{current}."
     )
-    lines.append(SEPARATOR.join(result["columns"]))
+    # The first column is named by the interval: week and day labels look alike.
+    lines.append(SEPARATOR.join([span["interval"], *result["columns"][1:]]))
     for row in result["rows"]:
         values = [shown(value, kind) for value, kind in zip(row[1:], column_kinds, strict=True)]
         lines.append(SEPARATOR.join([row[0], *values]))
     if not result["rows"]:
         lines.append("(no periods)")
     totals = [
-        f"{column} {shown(result['totals'].get(column), kind)}"
+        shown(result["totals"].get(column), kind)
         for column, kind in zip(result["columns"][1:], column_kinds, strict=True)
     ]
-    lines.append("Totals (Polar's: a sum, or the latest value for a level such as MRR): " + "; ".join(totals))
+    lines.append(SEPARATOR.join([TOTALS_LABEL, *totals]))
     return "\n".join(lines)
 
 

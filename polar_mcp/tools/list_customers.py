@@ -28,7 +28,7 @@ from polar_mcp.polar.query import (
 )
 from polar_mcp.tools.base import Tool, ToolContext
 from polar_mcp.tools.render import cell, compact, metadata_text, without_nulls
-from polar_mcp.tools.schema import text_when_set
+from polar_mcp.tools.schema import sample_notice
 from polar_mcp.views import CUSTOMERS_TABLE
 
 __all__ = ["CONCISE_COLUMNS", "NAME", "TOOL", "CustomerPage", "list_customers", "render_page"]
@@ -50,9 +50,9 @@ SEPARATOR = "\t"
 _UNTIDY_PAIRS = ("  ", " \t", "\t ", " \n", "\n ")
 DESCRIPTION = """List and search the organization's customers, a page at a time.
 
-Use limit=100 to read many; a partial page ends with the next call. Rows are tab-separated, columns \
-in the order of fields' values: by default all but id, which ends a row only when email and \
-external_id are empty. type blank = individual; created_at is a UTC date; metadata is k=v,..."""
+Use limit=100 to read many; a partial page ends with the next call. Rows: tab-separated values of \
+fields, by default all but id, which ends a row only when email and external_id are empty. type blank \
+= individual; created_at: UTC date; metadata: k=v,..."""
 
 ARGUMENT_HINTS: dict[str, str] = {
     "organization_id": (
@@ -167,9 +167,7 @@ class CustomerPage(BaseModel):
     max_page: int
     has_more: bool
     next_page: int | None
-    notice: str | None = Field(
-        default=None, description="Set for sample data.", json_schema_extra=text_when_set
-    )
+    notice: str | None = Field(default=None, json_schema_extra=sample_notice)
 
 
 async def list_customers(

@@ -18,9 +18,10 @@ from polar_mcp.snapshots.store import Snapshot, TableState
 from polar_mcp.snapshots.tables import BILLING_TABLES, TABLE_NAMES
 from polar_mcp.tools.base import Tool, ToolContext
 from polar_mcp.tools.render import cell
+from polar_mcp.tools.schema import sample_notice
 from polar_mcp.views import QUERY_CHART
 
-__all__ = ["NAME", "TOOL", "QueryAnswer", "SnapshotInfo", "query_customers", "render_answer", "shown_value"]
+__all__ = ["NAME", "TOOL", "QueryAnswer", "query_customers", "render_answer", "shown_value"]
 
 NAME = "query_customers"
 TITLE = "Customers and billing in SQL"
@@ -62,21 +63,19 @@ ARGUMENT_ALIASES: dict[str, str] = {
 }
 
 
-# Lean on purpose: every tools/list carries this schema. `taken_at` is ISO 8601 UTC; `row_count`
-# counts every row of the answer, `rows` holds the first ones (`truncated` when fewer).
-class SnapshotInfo(BaseModel):
-    taken_at: str
-    customers: int
-
-
+# Lean on purpose: every tools/list carries this schema, so the objects are documented here, in words.
+# `row_count` counts every row of the answer, `rows` holds the first ones (`truncated` when fewer).
+# `snapshot`: the customers table's `taken_at` (ISO 8601 UTC) and `customers` (its rows), as answers
+# read before there were other tables; `tables`: per table read, its `rows` and `taken_at`, and how many
+# rows have no `customer_id` or `product_id`.
 class QueryAnswer(BaseModel):
     columns: list[str]
     rows: list[list[Any]]
     row_count: int
     truncated: bool
-    snapshot: SnapshotInfo
+    snapshot: dict[str, Any]
     tables: dict[str, Any]
-    notice: str = ""
+    notice: str | None = Field(default=None, json_schema_extra=sample_notice)
 
 
 async def query_customers(

@@ -13,6 +13,7 @@ __all__ = [
     "lean_output",
     "lean_schema",
     "nullable",
+    "sample_notice",
     "text_when_set",
 ]
 
@@ -24,6 +25,8 @@ _DEFS = "#/$defs/"
 # Keywords that describe a schema rather than constrain its values: they stay outside a union.
 _ANNOTATIONS = frozenset({"title", "description", "default", "examples", "deprecated"})
 NULL: dict[str, Any] = {"type": "null"}
+# Marks an output property that only a server serving sample data sets (`sample_notice`).
+_SAMPLE_ONLY = "x-sample-only"
 # Formats pydantic names that JSON Schema does not define, and the standard format each one narrows.
 # Validators and model providers know only the standard names (an unknown format is ignored or
 # refused); the narrower check stays on the server, and the argument's description says it.
@@ -103,12 +106,19 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {**annotations, "anyOf": [*kept, NULL]}
 
 
-def lean_output(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+def lean_output(schema: dict[str, Any] | None, *, sample: bool = False) -> dict[str, Any] | None:
     """An output schema made lean as `lean_schema` does, with its `default` keywords left out (a
-    default says nothing about a result) and each definition used once written where it is used."""
+    default says nothing about a result) and each definition used once written where it is used. The
+    properties marked by `sample_notice` are published only when the server serves sample data
+    (`sample`): elsewhere no result has them, and every conversation would pay for them."""
     if schema is None:
         return None
     lean: dict[str, Any] = lean_schema(_inline_single_use(schema), drop=frozenset({"default"}))
+    properties = lean.get("properties")
+    if isinstance(properties, dict):
+        for name, prop in list(properties.items()):
+            if isinstance(prop, dict) and prop.pop(_SAMPLE_ONLY, False) and not sample:
+                del properties[name]
     return lean
 
 
@@ -156,3 +166,10 @@ def text_when_set(schema: dict[str, Any]) -> None:
     text (its null default goes with the rest in `lean_output`)."""
     schema.pop("anyOf", None)
     schema["type"] = "string"
+
+
+def sample_notice(schema: dict[str, Any]) -> None:
+    """For `json_schema_extra`: the line a sample-data result starts with, as `text_when_set` publishes
+    it, and only by a server that serves sample data (`lean_output`)."""
+    text_when_set(schema)
+    schema[_SAMPLE_ONLY] = True
