@@ -218,6 +218,15 @@ async def test_only_the_tables_a_statement_reads_are_loaded(billing_fake: FakePo
     assert len(exports(billing_fake)) == 4  # four requests for every table, cold
 
 
+async def test_every_loaded_table_carries_statistics_for_the_planner(billing_fake: FakePolar) -> None:
+    server = make_server(billing_fake)
+    snapshot = await server.context.snapshots.get(tables=("customers", "subscriptions", "orders"))
+    with snapshot.database.writing() as conn:
+        analyzed = {row[0] for row in conn.execute("SELECT tbl FROM sqlite_stat1")}
+    assert analyzed == {"customers", "subscriptions", "orders", "products"}
+    assert exports(billing_fake).count("/v1/orders/export") == 1
+
+
 async def test_loading_a_table_reports_progress_to_a_client_that_asked(billing_fake: FakePolar) -> None:
     seen: list[str] = []
 

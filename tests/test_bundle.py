@@ -108,7 +108,7 @@ for view in VIEWS:
     assert SDK_SLOT not in html and html.count("var polarMcpAppSdk=") == 1, view.name
     print(view.name, len(html.encode()))
 """
-MAX_BUNDLE_BYTES = 530_000  # 490 kB: the App SDK once is 130 kB (once per view: 620 kB), uv.lock 190 kB
+MAX_BUNDLE_BYTES = 560_000  # 530 kB: the App SDK once is 130 kB (once per view: 250 kB more), uv.lock 190 kB
 
 
 def test_bundle_builds_reproducibly_with_only_what_it_needs(tmp_path: Path) -> None:

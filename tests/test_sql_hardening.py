@@ -111,6 +111,36 @@ async def test_a_statement_that_cannot_get_the_connection_in_time_is_told_to_ret
     holder.join(WAIT)
 
 
+async def test_finding_the_tables_a_statement_reads_never_waits_behind_a_running_statement() -> None:
+    # Otherwise a caller's statement would wait for the connection outside its fair turn, behind
+    # every statement of whoever holds the turns.
+    db, running, first = database(), Running(), Ticket()
+    holder, _ = run_in_thread(db, ENDLESS, time_limit=3600, shape=running, ticket=first)
+    assert running.started.wait(WAIT)
+    found: list[set[str]] = []
+    finder = threading.Thread(target=lambda: found.append(db.tables_read("SELECT name FROM customers")))
+    finder.start()
+    finder.join(WAIT)
+    running_still = holder.is_alive()
+    db.cancel(first)
+    holder.join(WAIT)
+    assert found == [{"customers"}] and running_still
+
+
+async def test_the_tables_read_follow_the_schema_as_tables_are_loaded() -> None:
+    conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+    conn.execute("CREATE TABLE customers (id TEXT, name TEXT)")
+    tables = {"customers": ["id", "name"], "orders": ["customer_id", "net_amount"]}
+    db = ReadOnlyDatabase(conn, tables, clock=frozen)
+    assert db.tables_read("SELECT * FROM orders") == set()  # no such table yet: it reads nothing
+    with db.writing() as writable:
+        writable.execute("CREATE TABLE orders (customer_id TEXT, net_amount INTEGER)")
+        writable.execute("CREATE INDEX orders_customer_id ON orders (customer_id, net_amount)")
+    sql = "SELECT c.name, SUM(o.net_amount) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1"
+    assert db.tables_read(sql) == {"customers", "orders"}
+    assert db.tables_read("SELECT customer_id FROM orders WHERE customer_id > 'a'") == {"orders"}
+
+
 async def test_a_caller_that_goes_away_ends_its_statement_and_the_next_one_runs() -> None:
     db, running = database(), Running()
     snapshot = Snapshot(database=db)

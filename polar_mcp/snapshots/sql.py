@@ -162,7 +162,9 @@ class ReadOnlyDatabase:
     """A loaded SQLite connection, locked down for a model's statements; safe to share between threads.
 
     A lock keeps any two threads from using the connection at once: statements run one at a time,
-    each within its time limit, so a waiting caller waits a bounded time.
+    each within its time limit, so a waiting caller waits a bounded time. Which tables a statement
+    reads is found on a second connection holding the schema alone, so finding it never waits behind a
+    running statement: only the turns decide who waits, and how fairly.
     """
 
     def __init__(
@@ -179,19 +181,16 @@ class ReadOnlyDatabase:
         self._running_lock = threading.Lock()  # guards `_running` against a cancel from another thread
         self._running: Ticket | None = None
         self._guard = _Guard(clock, frozenset(self.tables))
+        # The schema alone, empty, walled in the same way: `tables_read` compiles statements there.
+        self._schema = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        self._schema_lock = threading.Lock()
+        self._schema_version = -1
+        self._schema_guard = _Guard(clock, frozenset(self.tables))
+        with self._schema_lock:
+            _lock_down(self._schema, self._schema_guard)
         with self._lock:
-            # Table-valued functions register themselves on first use, which writes to the schema:
-            # use them once, before the authorizer would refuse that.
-            conn.execute("SELECT * FROM json_each('[]'), json_tree('[]')").fetchall()
-            conn.execute("PRAGMA query_only = ON")
-            conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-            conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_CHARS * 4)
-            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-            conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, MAX_COLUMNS)
-            conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, MAX_LIKE_PATTERN)
-            _install_linear_functions(conn, self._guard)
-            conn.set_authorizer(self._guard.authorize)
-            conn.set_progress_handler(self._guard.progress, PROGRESS_STEPS)
+            self._copy_schema()
+            _lock_down(conn, self._guard)
 
     def query(
         self,
@@ -226,18 +225,18 @@ class ReadOnlyDatabase:
         each table or index it opens, by root page. A statement that cannot be compiled reads nothing;
         running it then explains why."""
         _check_statement(sql, self.tables)
-        with self._lock:
-            self._conn.set_authorizer(None)  # our own read of the schema, not the statement's
+        with self._schema_lock:
+            self._schema.set_authorizer(None)  # our own read of the schema, not the statement's
             try:
                 roots = dict(
-                    self._conn.execute(
+                    self._schema.execute(
                         "SELECT rootpage, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')"
                     ).fetchall()
                 )
             finally:
-                self._conn.set_authorizer(self._guard.authorize)
+                self._schema.set_authorizer(self._schema_guard.authorize)
             try:
-                program = self._conn.execute(f"EXPLAIN {sql}").fetchall()
+                program = self._schema.execute(f"EXPLAIN {sql}").fetchall()
             except (sqlite3.Error, sqlite3.Warning):
                 return set()
         # EXPLAIN rows: addr, opcode, p1, p2, p3, ...; an open of database 0 (main) names a root page.
@@ -255,7 +254,33 @@ class ReadOnlyDatabase:
                 yield self._conn
             finally:
                 self._conn.execute("PRAGMA query_only = ON")
+                self._copy_schema()
                 self._conn.set_authorizer(self._guard.authorize)
+
+    def _copy_schema(self) -> None:
+        """Give the schema connection the tables and indexes of the loaded one, when they changed; called
+        holding `_lock`, with no authorizer set."""
+        (version,) = self._conn.execute("PRAGMA schema_version").fetchone()
+        if version == self._schema_version:
+            return
+        objects = self._conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY type = 'index'"
+        ).fetchall()
+        with self._schema_lock:
+            self._schema.set_authorizer(None)
+            self._schema.execute("PRAGMA query_only = OFF")
+            try:
+                for (name,) in self._schema.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                ).fetchall():
+                    self._schema.execute(f'DROP TABLE "{name}"')  # its indexes go with it
+                for _, _, sql in objects:
+                    self._schema.execute(sql)
+            finally:
+                self._schema.execute("PRAGMA query_only = ON")
+                self._schema.set_authorizer(self._schema_guard.authorize)
+        self._schema_version = version
 
     def rows(self, table: str) -> Iterator[tuple[Any, ...]]:
         """Every row of one of its tables, for a whole-table export; statements wait meanwhile."""
@@ -337,6 +362,23 @@ def busy_error(wait: float) -> QueryError:
         f"The snapshot is busy with other statements (waited {wait:g} seconds for a turn). Retry in a few "
         "seconds; a narrower statement (GROUP BY, LIMIT) takes its turn for less time."
     )
+
+
+def _lock_down(conn: sqlite3.Connection, guard: _Guard) -> None:
+    """The walls of a statement's connection: read-only, bounded values and statements, nothing attached,
+    linear string functions, the authorizer and the clock."""
+    # Table-valued functions register themselves on first use, which writes to the schema: use them
+    # once, before the authorizer would refuse that.
+    conn.execute("SELECT * FROM json_each('[]'), json_tree('[]')").fetchall()
+    conn.execute("PRAGMA query_only = ON")
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_CHARS * 4)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, MAX_COLUMNS)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, MAX_LIKE_PATTERN)
+    _install_linear_functions(conn, guard)
+    conn.set_authorizer(guard.authorize)
+    conn.set_progress_handler(guard.progress, PROGRESS_STEPS)
 
 
 def _install_linear_functions(conn: sqlite3.Connection, guard: _Guard) -> None:

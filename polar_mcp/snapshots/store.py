@@ -416,6 +416,8 @@ def _empty_database(clock: Clock) -> ReadOnlyDatabase:
     conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
     # Nothing to roll back to: a load that fails is dropped whole.
     conn.execute("PRAGMA journal_mode = OFF")
+    # ANALYZE reads a sample of each index, not all of it: about a millisecond for every table.
+    conn.execute("PRAGMA analysis_limit = 400")
     create_empty(conn)
     return ReadOnlyDatabase(conn, {name: table.columns for name, table in TABLES.items()}, clock)
 
@@ -454,6 +456,10 @@ def _finish_load(database: ReadOnlyDatabase, name: str, staging: str, loaded: Se
         ]
         if relink:
             link(conn, relink)
+        # Statistics let the planner pick the selective side of a join: "top customers by amount paid"
+        # then walks the customers and seeks their orders, in half the time of a scan of every order.
+        for analyzed in dict.fromkeys((name, *relink)):
+            conn.execute(f"ANALYZE {analyzed}")
         conn.execute("COMMIT")
         if name in BILLING_TABLES:
             return _Counted(int(rows), *unlinked(conn, name))
