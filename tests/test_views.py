@@ -75,6 +75,7 @@ async def test_each_view_reads_as_a_self_contained_html5_app(server: PolarMCPSer
         contents = (await client.read_resource(view.uri)).contents
     assert listed[view.uri].mime_type == APP_MIME_TYPE
     assert len(contents) == 1 and contents[0].mime_type == APP_MIME_TYPE
+    assert (contents[0].meta or {}).get("ui") == {"prefersBorder": True}
     html = contents[0].text  # type: ignore[union-attr]
     assert html == view.html()
     assert len(html.encode()) <= MAX_BYTES
@@ -146,7 +147,9 @@ def _package_file(name: str) -> str:
 
 def test_the_app_sdk_is_stored_once_and_joined_into_each_view_as_it_is_served() -> None:
     sdk = _package_file(SDK_FILENAME)
-    assert len(sdk.encode()) > 200_000 and sdk.split("\n")[1].startswith("var polarMcpAppSdk=")
+    _, prelude, script = sdk.split("\n", 2)
+    assert prelude == "globalThis.__zod_globalConfig = { jitless: true };"  # no eval probe at load
+    assert len(sdk.encode()) > 200_000 and script.startswith("var polarMcpAppSdk=")
     for view in VIEWS:
         page = _package_file(view.filename)
         assert len(page.encode()) <= MAX_OWN_BYTES, f"{view.filename} holds more than its own code"

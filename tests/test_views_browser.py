@@ -286,8 +286,21 @@ def test_without_the_hosts_colours_the_views_palette_follows_the_host_theme_else
 def test_the_sdk_and_the_views_code_share_one_script_and_leave_no_global(page: Page) -> None:
     view = show(page, "list_customers", {"limit": 5})
     expect(view.locator("tbody tr")).to_have_count(5)
-    assert view.locator("script").count() == 1
+    assert view.locator("script:not([data-host])").count() == 1
     assert view.locator("html").evaluate("() => typeof window.polarMcpAppSdk") == "undefined"
+
+
+@pytest.mark.parametrize("tool", ["list_customers", "get_customer", "query_customers"])
+def test_no_view_does_anything_the_specs_default_policy_refuses(page: Page, tool: str) -> None:
+    first = structured(page, "list_customers", {"limit": 1})["customers"][0]
+    arguments = {
+        "list_customers": {"limit": 5},
+        "get_customer": {"id": first["id"]},
+        "query_customers": {"sql": "SELECT country, COUNT(*) FROM customers GROUP BY 1"},
+    }[tool]
+    view = show(page, tool, arguments)
+    expect(view.locator(".state.loading")).to_have_count(0)
+    assert view.locator("html").evaluate("() => window.cspViolations") == []
 
 
 def test_table_fits_a_narrow_chat_column(page: Page) -> None:

@@ -85,8 +85,14 @@ def apps_extension(views: tuple[View, ...] = VIEWS) -> Apps:
     apps = Apps()
     for view in views:
         # No CSP domains: the views load nothing and connect nowhere, so the host's strictest default fits.
+        # A border: each view is a panel of data set in the conversation, not a picture that fills it.
         apps.add_html_resource(
-            view.uri, view.html(), name=view.name, title=view.title, description=view.description
+            view.uri,
+            view.html(),
+            name=view.name,
+            title=view.title,
+            description=view.description,
+            prefers_border=True,
         )
     return apps
 

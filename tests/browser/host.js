@@ -8,6 +8,10 @@ const APP_MIME = "text/html;profile=mcp-app";
 const DEFAULT_CSP =
   "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; " +
   "img-src 'self' data:; media-src 'self' data:; connect-src 'none'";
+// The host's own script in each view, before the view's: what the CSP refuses there, for the tests to read.
+const WATCH_CSP =
+  "<script data-host>window.cspViolations = []; document.addEventListener('securitypolicyviolation', " +
+  "(e) => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));</script>";
 const THEMES = {
   light: {
     "--color-background-primary": "rgb(250, 249, 245)",
@@ -61,7 +65,7 @@ async function show(tool, args, { theme = "light", styled = true, timeoutMs = 15
   if (contents[0].mimeType !== APP_MIME) throw new Error(`${uri} is served as ${contents[0].mimeType}`);
   const html = contents[0].text.replace(
     "<head>",
-    `<head>\n<meta http-equiv="Content-Security-Policy" content="${DEFAULT_CSP}">`,
+    `<head>\n<meta http-equiv="Content-Security-Policy" content="${DEFAULT_CSP}">\n${WATCH_CSP}`,
   );
 
   const frame = document.createElement("iframe");
