@@ -89,6 +89,19 @@ async def test_each_view_reads_as_a_self_contained_html5_app(server: PolarMCPSer
 
 
 @pytest.mark.anyio
+async def test_a_host_on_the_handshake_revision_still_finds_every_view(server: PolarMCPServer) -> None:
+    # Claude Desktop and VS Code connect with the 2025-11-25 handshake, where no extension is advertised
+    # back: they render a view from the tool's `_meta.ui` and read it as a resource, both still here.
+    async with Client(server, mode="legacy", extensions=[AppsClient()]) as host:
+        assert host.protocol_version == "2025-11-25"
+        tools = {tool.name: tool for tool in (await host.list_tools()).tools}
+        for name, view in TOOL_VIEWS.items():
+            assert (tools[name].meta or {})["ui"] == {"resourceUri": view.uri}
+            (content,) = (await host.read_resource(view.uri)).contents
+            assert content.mime_type == APP_MIME_TYPE and (content.meta or {})["ui"]["prefersBorder"] is True
+
+
+@pytest.mark.anyio
 async def test_the_text_the_model_reads_is_the_same_for_hosts_with_and_without_apps(
     server: PolarMCPServer,
 ) -> None:
