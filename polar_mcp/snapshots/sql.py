@@ -247,19 +247,15 @@ class ReadOnlyDatabase:
     def writing(self) -> Iterator[sqlite3.Connection]:
         """The connection itself, unguarded, for loading a table: blocking, so use it in a worker thread.
         Statements wait meanwhile; the walls are back in place when the block ends."""
-        with self._lock:
-            self._conn.set_authorizer(None)
-            self._conn.execute("PRAGMA query_only = OFF")
+        with self._lock, _unwalled(self._conn, self._guard) as conn:
             try:
-                yield self._conn
+                yield conn
             finally:
-                self._conn.execute("PRAGMA query_only = ON")
                 self._copy_schema()
-                self._conn.set_authorizer(self._guard.authorize)
 
     def _copy_schema(self) -> None:
         """Give the schema connection the tables and indexes of the loaded one, when they changed; called
-        holding `_lock`, with no authorizer set."""
+        inside `writing`, or before the walls go up."""
         (version,) = self._conn.execute("PRAGMA schema_version").fetchone()
         if version == self._schema_version:
             return
@@ -267,19 +263,13 @@ class ReadOnlyDatabase:
             "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
             "ORDER BY type = 'index'"
         ).fetchall()
-        with self._schema_lock:
-            self._schema.set_authorizer(None)
-            self._schema.execute("PRAGMA query_only = OFF")
-            try:
-                for (name,) in self._schema.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-                ).fetchall():
-                    self._schema.execute(f'DROP TABLE "{name}"')  # its indexes go with it
-                for _, _, sql in objects:
-                    self._schema.execute(sql)
-            finally:
-                self._schema.execute("PRAGMA query_only = ON")
-                self._schema.set_authorizer(self._schema_guard.authorize)
+        with self._schema_lock, _unwalled(self._schema, self._schema_guard) as schema:
+            for (name,) in schema.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall():
+                schema.execute(f'DROP TABLE "{name}"')  # its indexes go with it
+            for _, _, sql in objects:
+                schema.execute(sql)
         self._schema_version = version
 
     def rows(self, table: str) -> Iterator[tuple[Any, ...]]:
@@ -362,6 +352,18 @@ def busy_error(wait: float) -> QueryError:
         f"The snapshot is busy with other statements (waited {wait:g} seconds for a turn). Retry in a few "
         "seconds; a narrower statement (GROUP BY, LIMIT) takes its turn for less time."
     )
+
+
+@contextmanager
+def _unwalled(conn: sqlite3.Connection, guard: _Guard) -> Iterator[sqlite3.Connection]:
+    """`conn` writable and without its authorizer for the block (a load, or a copy of the schema)."""
+    conn.set_authorizer(None)
+    conn.execute("PRAGMA query_only = OFF")
+    try:
+        yield conn
+    finally:
+        conn.execute("PRAGMA query_only = ON")
+        conn.set_authorizer(guard.authorize)
 
 
 def _lock_down(conn: sqlite3.Connection, guard: _Guard) -> None:
