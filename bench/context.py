@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from mcp import Client
+from mcp_types import ListToolsResult
 
 from bench.fixture import FakeServer
 from bench.plan import Plan
@@ -78,27 +79,29 @@ async def _tool_list(client: Client) -> Section:
             section.targets.append(
                 Target(f"{tool.name} entry <= {budget} tokens", json_tokens(entry), budget)
             )
-    whole = listed.model_dump(mode="json", by_alias=True, exclude_none=True)
-    compact = listed.model_dump_json(by_alias=True, exclude_none=True)
-    total = json_tokens(whole)
-    section.add(f"all {len(listed.tools)} tools", total, count_tokens(compact), utf8_len(compact))
+    total, compact_tokens, compact_bytes = _whole_list(listed)
+    section.add(f"all {len(listed.tools)} tools", total, compact_tokens, compact_bytes)
     section.figures["context.tools_list.tokens"] = total
-    section.figures["context.tools_list.compact_tokens"] = count_tokens(compact)
+    section.figures["context.tools_list.compact_tokens"] = compact_tokens
     section.targets.append(
         Target(f"tools/list, every tool <= {TOOL_LIST_BUDGET:,} tokens", total, TOOL_LIST_BUDGET)
     )
     # Demo mode publishes each result's sample-data notice too.
     async with Client(_sample_server(demo=True)) as demo_client:
-        demo_listed = await demo_client.list_tools()
-    demo_whole = demo_listed.model_dump(mode="json", by_alias=True, exclude_none=True)
-    demo_compact = demo_listed.model_dump_json(by_alias=True, exclude_none=True)
-    demo_total = json_tokens(demo_whole)
-    section.add("all, demo mode", demo_total, count_tokens(demo_compact), utf8_len(demo_compact))
+        demo_total, demo_compact_tokens, demo_bytes = _whole_list(await demo_client.list_tools())
+    section.add("all, demo mode", demo_total, demo_compact_tokens, demo_bytes)
     section.figures["context.tools_list.demo_tokens"] = demo_total
     section.targets.append(
         Target(f"tools/list in demo mode <= {TOOL_LIST_BUDGET:,} tokens", demo_total, TOOL_LIST_BUDGET)
     )
     return section
+
+
+def _whole_list(listed: ListToolsResult) -> tuple[int, int, int]:
+    """The whole tools/list result's tokens as clients print it, and its compact tokens and bytes."""
+    compact = listed.model_dump_json(by_alias=True, exclude_none=True)
+    whole = listed.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return json_tokens(whole), count_tokens(compact), utf8_len(compact)
 
 
 async def _pages(client: Client, fake: FakeServer, plan: Plan) -> Section:
@@ -234,16 +237,16 @@ async def _metrics_answers() -> Section:
             {"metrics": ["monthly_recurring_revenue"], "product_id": products},
         ),
     ]
-    for key, question, arguments in questions:
-        counts = []
-        for demo in (False, True):
-            async with Client(_sample_server(demo=demo)) as client:
-                text, _ = await _call(client, "get_metrics", arguments)
-            counts.append(count_tokens(text))
-        shown = ", ".join(f"{name}={value}" for name, value in arguments.items()) or "(none)"
-        section.add(question, shown[:60], counts[0], counts[1])
-        section.figures[f"context.metrics.{key}.tokens"] = counts[0]
-        section.figures[f"context.metrics.{key}.demo_tokens"] = counts[1]
+    async with Client(_sample_server(demo=False)) as merchant, Client(_sample_server(demo=True)) as demo:
+        for key, question, arguments in questions:
+            tokens, demo_tokens = [
+                count_tokens((await _call(client, "get_metrics", arguments))[0])
+                for client in (merchant, demo)
+            ]
+            shown = ", ".join(f"{name}={value}" for name, value in arguments.items()) or "(none)"
+            section.add(question, shown[:60], tokens, demo_tokens)
+            section.figures[f"context.metrics.{key}.tokens"] = tokens
+            section.figures[f"context.metrics.{key}.demo_tokens"] = demo_tokens
     section.targets.append(
         Target(
             f"12-month answer, three metrics <= {METRICS_ANSWER_BUDGET} tokens",
